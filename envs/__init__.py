@@ -1,0 +1,43 @@
+"""cleanagent environments: `make(name, **options)`, `names()`, `tasks(name, split, tier)`.
+
+Every env is a `envs.base.TextEnv`: Gymnasium-style `reset(task_id)` / `step(reply_text)` /
+`close()` over text. Env modules are imported lazily, so an env's heavy dependencies are only
+needed when that env is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from envs.base import ParsedReply, TextEnv, parse_react
+
+_REGISTRY = {
+    "textcraft": "envs.textcraft:TextCraftEnv",
+    "webshop": "envs.webshop:WebShopEnv",
+    "vowels": "envs.vowels:VowelsEnv",
+}
+
+
+def names() -> list[str]:
+    """Names accepted by `make`."""
+    return sorted(_REGISTRY)
+
+
+def env_class(name: str) -> type[TextEnv]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown env {name!r}; choose one of: {', '.join(names())}")
+    module, cls = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def make(name: str, **options) -> TextEnv:
+    """Create an env by name; `options` go to its constructor (e.g. `action_format="lenient"`)."""
+    return env_class(name)(**options)
+
+
+def tasks(name: str, split: str = "train", tier: int | None = None, **options) -> list[int]:
+    """Stable task ids of `split` ("train" or "test"), optionally only difficulty `tier`."""
+    return env_class(name).tasks(split, tier, **options)
+
+
+__all__ = ["ParsedReply", "TextEnv", "env_class", "make", "names", "parse_react", "tasks"]
