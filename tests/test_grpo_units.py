@@ -1,0 +1,105 @@
+"""Pure functions of grpo_agent.py against plain reference computations."""
+
+import math
+
+import pytest
+import torch
+
+from grpo_agent import clipped_policy_loss, grpo_advantages, horizon_at, kl_penalty, loss_weights, micro_batches
+
+
+def test_grpo_advantages_by_hand():
+    rewards = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 2.0])
+    groups = torch.tensor([0, 0, 0, 0, 1, 1, 2])
+    adv = grpo_advantages(rewards, groups)
+    # group 0: mean 0.5, unbiased std sqrt(((.5^2)*4)/3) = sqrt(1/3)
+    std = math.sqrt(1 / 3)
+    expected0 = [(r - 0.5) / (std + 1e-6) for r in (1.0, 0.0, 0.0, 1.0)]
+    assert adv[:4].tolist() == pytest.approx(expected0, rel=1e-6)
+    assert adv[4:6].tolist() == [0.0, 0.0]  # zero-variance group: no signal, no NaN
+    assert adv[6].item() == 0.0  # singleton group: no baseline, no signal
+    assert torch.isfinite(adv).all()
+
+
+def test_grpo_advantages_interleaved_groups_match_loop():
+    torch.manual_seed(0)
+    rewards = torch.rand(12)
+    groups = torch.tensor([2, 0, 1, 0, 2, 1, 1, 0, 2, 2, 0, 1])
+    adv = grpo_advantages(rewards, groups)
+    for i in range(12):
+        members = [rewards[j].item() for j in range(12) if groups[j] == groups[i]]
+        mean = sum(members) / len(members)
+        std = math.sqrt(sum((m - mean) ** 2 for m in members) / (len(members) - 1))
+        assert adv[i].item() == pytest.approx((rewards[i].item() - mean) / (std + 1e-6), rel=1e-5)
+
+
+def test_kl_estimators_by_hand():
+    logp = torch.tensor([-1.0, -2.0, -0.5])
+    ref = torch.tensor([-1.5, -1.0, -0.5])
+    for i in range(3):
+        r = ref[i].item() - logp[i].item()  # log(pi_ref / pi)
+        assert kl_penalty(logp, ref, "k1")[i].item() == pytest.approx(-r)
+        assert kl_penalty(logp, ref, "k2")[i].item() == pytest.approx(0.5 * r * r)
+        assert kl_penalty(logp, ref, "k3")[i].item() == pytest.approx(math.exp(r) - 1 - r)
+    assert kl_penalty(logp, logp, "k3").abs().max().item() == 0.0
+    with pytest.raises(ValueError):
+        kl_penalty(logp, ref, "k4")
+
+
+def test_k3_is_unbiased_for_kl():
+    # sampling from p, mean of k1 and k3 approach KL(p || q); k3 is always >= 0
+    p = torch.tensor([0.7, 0.2, 0.1])
+    q = torch.tensor([0.4, 0.4, 0.2])
+    true_kl = float((p * (p / q).log()).sum())
+    torch.manual_seed(0)
+    x = torch.multinomial(p, 200_000, replacement=True)
+    k1 = kl_penalty(p.log()[x], q.log()[x], "k1")
+    k3 = kl_penalty(p.log()[x], q.log()[x], "k3")
+    assert k1.mean().item() == pytest.approx(true_kl, abs=0.01)
+    assert k3.mean().item() == pytest.approx(true_kl, abs=0.01)
+    assert (k3 >= 0).all()
+
+
+def test_loss_reductions_by_hand():
+    masks = [torch.tensor([0, 1, 1, 0]), torch.tensor([1, 1, 1, 1, 1, 0])]
+    loss = [torch.tensor([9.0, 1.0, 3.0, 9.0]), torch.tensor([1.0, 1.0, 1.0, 1.0, 6.0, 9.0])]
+
+    def reduce(reduction):
+        weights = loss_weights(masks, reduction, max_episode_tokens=10)
+        return sum(float((w * l).sum()) for w, l in zip(weights, loss))
+
+    assert reduce("token-mean") == pytest.approx((1 + 3 + 1 + 1 + 1 + 1 + 6) / 7)
+    assert reduce("seq-mean-token-mean") == pytest.approx(((1 + 3) / 2 + (10 / 5)) / 2)
+    assert reduce("constant") == pytest.approx((4 + 10) / (2 * 10))
+    with pytest.raises(ValueError):
+        loss_weights(masks, "sum", 10)
+
+
+def test_loss_weights_are_global_across_micro_batches():
+    masks = [torch.ones(3), torch.ones(5), torch.ones(2)]
+    total = sum(float(w.sum()) for w in loss_weights(masks, "token-mean", 10))
+    assert total == pytest.approx(1.0)
+
+
+def test_clipped_policy_loss_by_hand():
+    old = torch.zeros(4)
+    logp = torch.log(torch.tensor([1.5, 0.5, 1.1, 0.7]))
+    adv = torch.tensor([1.0, -1.0, -2.0, 1.0])
+    loss, ratio = clipped_policy_loss(logp, old, adv, 0.2)
+    # ratio 1.5, A>0 -> clipped at 1.2; ratio 0.5, A<0 -> min(-0.5*-1... ) pessimistic: -min(-0.5, -0.8) = 0.8
+    expected = [-1.2, 0.8, 2.2, -0.7]
+    assert loss.tolist() == pytest.approx(expected, rel=1e-6)
+    assert ratio.tolist() == pytest.approx([1.5, 0.5, 1.1, 0.7], rel=1e-6)
+
+
+def test_horizon_schedule():
+    assert [horizon_at(i, (5, 8, 10), 100) for i in (0, 99, 100, 199, 200, 10_000)] == [5, 5, 8, 8, 10, 10]
+    assert [horizon_at(i, (7,), 3) for i in range(10)] == [7] * 10
+
+
+def test_micro_batches_respect_budget_and_cover_all():
+    lengths = [5, 100, 30, 30, 7, 64, 1]
+    batches = micro_batches(lengths, 128)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) * max(lengths[i] for i in b) <= 128 or len(b) == 1

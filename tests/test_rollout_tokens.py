@@ -1,0 +1,115 @@
+"""Token bookkeeping of the multi-turn rollout: sampled ids are kept exactly, the loss mask covers
+exactly the sampled ids (end-of-turn included), and the whole sequence is what the chat template
+gives for the final conversation."""
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from envs.base import TextEnv
+from grpo_agent import Args, ChatFormat, Episode, chat_ids, hf_sample, rollout
+
+
+class ScriptedEnv(TextEnv):
+    """Three observations, then done; records the replies it was given."""
+
+    name = "scripted"
+    instructions = "Answer the questions."
+
+    def reset(self, task_id):
+        self.replies, self.t = [], 0
+        return f"Question 1 of task {task_id}?", {"success": False, "score": 0.0}
+
+    def step(self, reply):
+        self.replies.append(reply)
+        self.t += 1
+        done = self.t == 3
+        return f"Observation {self.t}: ok <b>\n  indented", float(done), done, False, {"success": done, "score": 0.0, "format_ok": True}
+
+
+def scripted_sampler(tokenizer, eot, replies):
+    """A 'policy' that emits canonical tokenizations, ending with end-of-turn unless told to be cut."""
+    calls = iter(replies)
+
+    def sample(prompts, caps):
+        text, cut = next(calls)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [ids if cut else ids + [eot] for _ in prompts]
+
+    return sample
+
+
+def test_rollout_ids_equal_chat_template_of_final_conversation(tokenizer):
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=64, max_episode_tokens=2048, format_reward=0.0)
+    replies = [("Thought: easy.\nAction: look", False), ("Action: cut off mid", True), ("Action: done", False)]
+    env = ScriptedEnv()
+    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [env], [Episode(task_id=7, group=0)], horizon=5, args=args)[0]
+
+    conversation = [{"role": "system", "content": env.instructions}, {"role": "user", "content": "Question 1 of task 7?"}]
+    for t, (text, _) in enumerate(replies):
+        conversation.append({"role": "assistant", "content": text})
+        if t < 2:
+            conversation.append({"role": "user", "content": f"Observation {t + 1}: ok <b>\n  indented"})
+    assert ep.token_ids == chat_ids(tokenizer, conversation)
+    assert env.replies == [text for text, _ in replies]
+    assert ep.turns == 3 and ep.success and not ep.truncated and ep.reward == 1.0
+
+    # the loss mask is exactly the sampled ids: each reply's tokens, plus end-of-turn where it was sampled
+    expected_sampled = []
+    for text, cut in replies:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        expected_sampled += ids if cut else ids + [chat.end_of_turn]
+    masked = [tok for tok, m in zip(ep.token_ids, ep.loss_mask) if m]
+    assert masked == expected_sampled
+    assert len(ep.loss_mask) == len(ep.token_ids)
+    # the end-of-turn the cut turn never sampled is in the sequence but not trained
+    assert sum(1 for tok, m in zip(ep.token_ids, ep.loss_mask) if tok == chat.end_of_turn and m) == 2
+
+
+def test_horizon_and_token_budget_truncate(tokenizer):
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=8, max_episode_tokens=4096, format_reward=0.0)
+    replies = [("a", False)] * 5
+    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=2, args=args)[0]
+    assert ep.turns == 2 and ep.truncated and not ep.success
+
+    prompt_len = len(chat.prompt(ScriptedEnv.instructions, "Question 1 of task 0?"))
+    args = Args(max_new_tokens=8, max_episode_tokens=prompt_len + 12, format_reward=0.0)
+    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=5, args=args)[0]
+    assert ep.truncated and ep.turns == 1 and len(ep.token_ids) <= args.max_episode_tokens
+
+
+def test_failed_env_is_masked_not_raised(tokenizer):
+    class Broken(ScriptedEnv):
+        def step(self, reply):
+            raise RuntimeError("server went away")
+
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=8, format_reward=0.0)
+    eps = [Episode(task_id=0, group=0), Episode(task_id=0, group=0)]
+    rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("x", False)] * 3), chat, [Broken(), ScriptedEnv()], eps, horizon=3, args=args)
+    assert eps[0].failed and not eps[1].failed and eps[1].turns == 3
+    assert "server went away" in eps[0].transcript[-1]
+
+
+def test_sampled_ids_from_a_real_model_are_kept_exactly(tiny_model_dir, tokenizer):
+    """With real sampling, the masked ids are exactly what generate returned, and every unmasked
+    segment after the prompt is the template's closing + observation delta."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=6, format_reward=0.0)
+    returned = []
+
+    def sample(prompts, caps):
+        out = hf_sample(model, tokenizer, chat.end_of_turn, prompts, caps, 1.0)
+        returned.append(out)
+        return out
+
+    torch.manual_seed(0)
+    eps = [Episode(task_id=i, group=0) for i in range(3)]
+    rollout(sample, chat, [ScriptedEnv() for _ in eps], eps, horizon=3, args=args)
+    for k, ep in enumerate(eps):
+        sampled = [s for turn in returned for s in [turn[k]]]
+        assert [t for t, m in zip(ep.token_ids, ep.loss_mask) if m] == [t for s in sampled for t in s]
+        for s in sampled:
+            assert len(s) <= 6 and (chat.end_of_turn not in s[:-1])
