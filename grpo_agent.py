@@ -622,9 +622,9 @@ if __name__ == "__main__":
         writer.add_scalar("time/update", update_time, iteration)
         writer.add_text("episodes/sample", "\n\n".join(episodes[0].transcript), iteration)
         progress.set_postfix(success=f"{success_rate:.2f}", ret=f"{rewards.mean().item() if len(rewards) else 0:.2f}", horizon=horizon)
-        print(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
+        progress.write(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
                           "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
-                          "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}), flush=True)
+                          "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
 
         if args.eval_every and test_tasks and (iteration + 1) % args.eval_every == 0:
             evaluate(iteration)

@@ -296,10 +296,10 @@ def test_option_values_do_not_match_each_other():
 # ----------------------------------------------------------------------------- tasks
 def test_tasks_splits_and_tiers():
     test, train = WebShopEnv.tasks("test"), WebShopEnv.tasks("train")
-    assert test == list(range(100)) and train == list(range(100, 2492))
+    assert test == list(range(100)) and train == list(range(100, 2501))
     assert WebShopEnv.tasks("test") == test and envs.tasks("webshop", "test") == test
     tiers = {t: WebShopEnv.tasks("test", t) for t in (1, 2, 3)}
-    assert {t: len(ids) for t, ids in tiers.items()} == {1: 43, 2: 37, 3: 20}
+    assert {t: len(ids) for t, ids in tiers.items()} == {1: 45, 2: 35, 3: 20}
     assert sorted(sum(tiers.values(), [])) == test
     assert sum(len(WebShopEnv.tasks("train", t)) for t in (1, 2, 3)) == len(train)
     catalog = get_catalog()
