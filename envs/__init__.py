@@ -12,6 +12,9 @@ import importlib
 from envs.base import ParsedReply, TextEnv, parse_react
 
 _REGISTRY = {
+    "babyai": "envs.babyai:BabyAIEnv",
+    "searchqa": "envs.searchqa:SearchQAEnv",
+    "sciworld": "envs.sciworld:SciWorldEnv",
     "textcraft": "envs.textcraft:TextCraftEnv",
     "webshop": "envs.webshop:WebShopEnv",
     "vowels": "envs.vowels:VowelsEnv",
