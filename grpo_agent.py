@@ -112,7 +112,7 @@ class Args:
     """passes over the rollout batch"""
     num_minibatches: int = 1
     """optimizer steps per epoch"""
-    micro_batch_tokens: int = 4096
+    micro_batch_tokens: int = 2048
     """padded tokens per forward/backward micro-batch (memory knob, does not change the update)"""
 
     # computed at runtime
@@ -463,6 +463,7 @@ def save_checkpoint(path: Path, model, optimizer, iteration: int, args: Args) ->
     """Write atomically: a temp file renamed over the old one, so a kill never leaves half a checkpoint."""
     state = {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration, "args": asdict(args),
+        "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations),
         "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
     }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -491,7 +492,10 @@ if __name__ == "__main__":
     run_dir = Path(args.runs_dir) / args.run_name if not args.resume else Path(args.resume)
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.track:
-        import wandb
+        try:
+            import wandb
+        except ImportError:
+            raise SystemExit("error: --track needs `pip install wandb`")
 
         wandb.init(project=args.wandb_project_name, sync_tensorboard=True, config=vars(args), name=args.run_name, save_code=True, resume="allow")
     writer = SummaryWriter(str(run_dir), purge_step=start_iteration if args.resume else None)
