@@ -95,6 +95,14 @@ class TextEnv:
     def parse(self, reply: str) -> ParsedReply:
         return parse_react(reply, self.command_re, lenient=self.action_format == "lenient")
 
+    def expert_action(self) -> str:
+        """The next command of the env's scripted expert from the current state."""
+        raise NotImplementedError
+
+    def expert_reply(self) -> str:
+        """The expert's next command as a well-formed reply in the env's action format."""
+        return f"Thought: I follow the plan.\nAction: {self.expert_action()}"
+
     def reset(self, task_id: int) -> tuple[str, dict]:
         raise NotImplementedError
 

@@ -291,6 +291,10 @@ class SearchQAEnv(TextEnv):
 
     # -- scripted expert --------------------------------------------------------------------
 
+    def expert_reply(self) -> str:
+        """SearchQA's action format is the tags themselves: the expert's reply is its action."""
+        return self.expert_action()
+
     def expert_action(self) -> str:
         """The next reply of a scripted expert (a `<search>` or `<answer>` tag), from any state.
 
