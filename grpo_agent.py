@@ -68,6 +68,8 @@ class Args:
     """strict: only the published 'Action: ...' format; lenient: also a bare command line"""
     format_reward: float = 0.1
     """reward added for every turn with a well-formed, executable action (0 = paper-faithful)"""
+    demonstration: bool = True
+    """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
 
     # model flags
     model: str = EMBEDDED_MODEL
@@ -218,8 +220,12 @@ class ChatFormat:
         last = len(self.base_ids) - 1 - self.base_ids[::-1].index(self.end_of_turn)
         self.after_turn = self.base_ids[last + 1 :]
 
-    def prompt(self, instructions: str, observation: str) -> list[int]:
-        return chat_ids(self.tokenizer, [{"role": "system", "content": instructions}, {"role": "user", "content": observation}], True)
+    def prompt(self, instructions: str, observation: str, demonstration=()) -> list[int]:
+        """The first prompt: system instructions, optional (observation, reply) example turns, the task."""
+        messages = [{"role": "system", "content": instructions}]
+        for example_observation, example_reply in demonstration:
+            messages += [{"role": "user", "content": example_observation}, {"role": "assistant", "content": example_reply}]
+        return chat_ids(self.tokenizer, messages + [{"role": "user", "content": observation}], True)
 
     def observation(self, text: str) -> list[int]:
         full = chat_ids(self.tokenizer, self.BASE + [{"role": "user", "content": text}], True)
@@ -295,7 +301,7 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.failed, ep.done = True, True
             ep.transcript.append(f"[env reset failed: {e!r}]")
             continue
-        ep.token_ids = chat.prompt(env.instructions, obs)
+        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else ())
         ep.loss_mask = [0] * len(ep.token_ids)
         ep.transcript.append(f"[observation] {obs}")
     for turn in range(horizon):

@@ -289,6 +289,15 @@ class BabyAIEnv(TextEnv):
 
     name = "babyai"
     instructions = INSTRUCTIONS
+    demonstration = (
+        (
+            "Goal: go to the red box.\nYou see: red box 1 (3 steps ahead, 1 step right); green ball 1 (1 step left).\n"
+            "Walls: 4 steps ahead.\nYou are carrying nothing.\n"
+            "Available actions: turn left, turn right, move forward, go to red box 1, go to green ball 1, "
+            "pickup green ball 1, check available actions",
+            "Thought: The red box is in view, so I go to it.\nAction: go to red box 1",
+        ),
+    )
     command_re = re.compile(
         r"(?:turn left|turn right|move forward|drop|toggle|check available actions|"
         r"(?:go to|pick ?up|go through|toggle and go through) (?:the )?(?:red|green|blue|purple|yellow|grey) "

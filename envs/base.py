@@ -7,6 +7,7 @@ An env follows Gymnasium's signatures with text in and text out:
     env.close()
 
 `env.instructions` is the task-independent instruction prompt (it becomes the system message);
+`env.demonstration` optional example turns that may precede the task;
 `reset` returns the first observation of one task. `step` takes the agent's *whole* reply and
 parses the action out of it itself, so the trainer never needs to know an env's action syntax.
 `info` always carries:
@@ -81,6 +82,11 @@ class TextEnv:
     name: str = "base"
     instructions: str = ""
     command_re: re.Pattern | None = None  # what a command line looks like, for the lenient parser
+    demonstration: tuple[tuple[str, str], ...] = ()
+    """(observation, reply) turns of a short made-up episode, in the env's own page format. A trainer
+    may show them as earlier turns before the task (one-shot prompting, as AgentGym's prompts do):
+    small instruct models copy the action format from a demonstrated turn far more reliably than
+    from a description of it."""
 
     def __init__(self, action_format: str = "strict"):
         if action_format not in ("strict", "lenient"):

@@ -430,6 +430,14 @@ class TextCraftEnv(TextEnv):
     """
 
     name = "textcraft"
+    demonstration = (
+        (
+            "Crafting commands:\ncraft 4 oak planks using 1 oak logs\ncraft 1 crafting table using 4 oak planks\n"
+            "craft 4 stick using 2 bamboo planks\n\nGoal: craft crafting table.",
+            "Thought: I need 4 oak planks, made from 1 oak logs, which I can get.\nAction: get 1 oak logs",
+        ),
+        ("Got 1 oak logs", "Thought: Now I craft the planks.\nAction: craft 4 oak planks using 1 oak logs"),
+    )
     instructions = (
         "You are playing a crafting game built on Minecraft's recipes. Each task shows a list of "
         "crafting commands (recipes) and a goal item. Your inventory starts empty; the task is "

@@ -14,6 +14,7 @@ class ScriptedEnv(TextEnv):
 
     name = "scripted"
     instructions = "Answer the questions."
+    demonstration = (("Example question?", "Thought: example.\nAction: example"),)
 
     def reset(self, task_id):
         self.replies, self.t = [], 0
@@ -45,7 +46,12 @@ def test_rollout_ids_equal_chat_template_of_final_conversation(tokenizer):
     env = ScriptedEnv()
     ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [env], [Episode(task_id=7, group=0)], horizon=5, args=args)[0]
 
-    conversation = [{"role": "system", "content": env.instructions}, {"role": "user", "content": "Question 1 of task 7?"}]
+    conversation = [
+        {"role": "system", "content": env.instructions},
+        {"role": "user", "content": "Example question?"},  # the demonstration turn: prompt, never trained
+        {"role": "assistant", "content": "Thought: example.\nAction: example"},
+        {"role": "user", "content": "Question 1 of task 7?"},
+    ]
     for t, (text, _) in enumerate(replies):
         conversation.append({"role": "assistant", "content": text})
         if t < 2:
@@ -73,7 +79,7 @@ def test_horizon_and_token_budget_truncate(tokenizer):
     ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=2, args=args)[0]
     assert ep.turns == 2 and ep.truncated and not ep.success
 
-    prompt_len = len(chat.prompt(ScriptedEnv.instructions, "Question 1 of task 0?"))
+    prompt_len = len(chat.prompt(ScriptedEnv.instructions, "Question 1 of task 0?", ScriptedEnv.demonstration))
     args = Args(max_new_tokens=8, max_episode_tokens=prompt_len + 12, format_reward=0.0)
     ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=5, args=args)[0]
     assert ep.truncated and ep.turns == 1 and len(ep.token_ids) <= args.max_episode_tokens

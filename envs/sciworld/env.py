@@ -103,6 +103,14 @@ class SciWorldEnv(TextEnv):
 
     name = "sciworld"
     instructions = INSTRUCTIONS
+    demonstration = (
+        (
+            "Your task is to find a(n) animal. First, focus on the thing. Then, move it to the red box in the kitchen.\n\n"
+            "This room is called the hallway. In it, you see:\n\tthe agent\n\ta substance called air\n\ta picture\n"
+            "You also see:\n\tA door to the green house (that is open)\n\tA door to the kitchen (that is open)",
+            "Thought: Animals are often outside; the green house leads there.\nAction: go to green house",
+        ),
+    )
     command_re = re.compile(
         r"(?:look around|look (?:at|in) {w}|read {w}|go to {w}|go {w}|open {w}|close {w}|pick up {w}|"
         r"put down {w}|move {w} to {w}|pour {w} in(?:to)? {w}|dunk {w} in(?:to)? {w}|mix {w}|"

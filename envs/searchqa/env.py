@@ -190,6 +190,14 @@ class SearchQAEnv(TextEnv):
 
     name = "searchqa"
     instructions = INSTRUCTIONS
+    demonstration = (
+        ("Question: In which city was the founder of Varnel Books born?",
+         "I need the founder of Varnel Books first. <search>Varnel Books founded</search>"),
+        ("<information>Doc 1(Title: Varnel Books) Varnel Books is a publisher that Oda Prenn founded in 1961.</information>",
+         "The founder is Oda Prenn. <search>Oda Prenn born</search>"),
+        ("<information>Doc 1(Title: Oda Prenn) Oda Prenn is a writer who was born in Lusk Harbor.</information>",
+         "<answer>Lusk Harbor</answer>"),
+    )
 
     def __init__(self, action_format: str = "strict", seed: int = 0, corpus_path=None, qa_path=None,
                  top_k: int = TOP_K, max_passage_words: int = MAX_PASSAGE_WORDS):

@@ -62,6 +62,32 @@ class WebShopEnv(TextEnv):
 
     name = "webshop"
     instructions = INSTRUCTIONS
+    demonstration = (
+        (
+            "Instruction: i need a red cotton t-shirt in size large, and price lower than 20.00 dollars\n"
+            "[Search page] Type keywords into the search box to find products.\n"
+            "Available actions: search[<keywords>]",
+            "Thought: I should search for the product first.\nAction: search[red cotton t-shirt large]",
+        ),
+        (
+            "Instruction: i need a red cotton t-shirt in size large, and price lower than 20.00 dollars\n"
+            "[Results page 1 of 5] 50 products:\n"
+            "[b0tasokeri] Northwind Classic Cotton T-Shirt Crew Neck $14.99\n"
+            "[b0pimalude] Bright Line Sport T-Shirt $24.50\n"
+            "Available actions: click[back to search], click[next >], click[b0tasokeri], click[b0pimalude]",
+            "Thought: b0tasokeri is a cotton t-shirt under 20 dollars.\nAction: click[b0tasokeri]",
+        ),
+        (
+            "Instruction: i need a red cotton t-shirt in size large, and price lower than 20.00 dollars\n"
+            "[Item b0tasokeri] Northwind Classic Cotton T-Shirt Crew Neck\n"
+            "Price: $14.99 | Rating: 4.2 out of 5\n"
+            "size: small | medium | large\n"
+            "color: red | black\n"
+            "Available actions: click[back to search], click[< prev], click[description], click[features], "
+            "click[reviews], click[buy now], click[small], click[medium], click[large], click[red], click[black]",
+            "Thought: I need size large.\nAction: click[large]",
+        ),
+    )
     command_re = re.compile(r"(?:search|click)\s*\[[^\[\]\n]{1,300}\]", re.IGNORECASE)
 
     def __init__(self, action_format: str = "strict", num_products: int | None = 1000, seed: int = 0,
