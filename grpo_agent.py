@@ -78,9 +78,9 @@ class Args:
     """weights and compute dtype"""
 
     # algorithm flags
-    total_iterations: int = 20
+    total_iterations: int = 10
     """number of iterations (rollout batch + update)"""
-    num_tasks: int = 4
+    num_tasks: int = 2
     """tasks per iteration"""
     group_size: int = 4
     """episodes per task; GRPO compares the episodes of one group"""
@@ -90,15 +90,15 @@ class Args:
     """AdamW weight decay"""
     max_grad_norm: float = 1.0
     """gradient clipping norm"""
-    max_new_tokens: int = 48
+    max_new_tokens: int = 40
     """token cap of one agent turn"""
     max_episode_tokens: int = 2048
     """token budget of a whole episode (prompt, replies and observations)"""
-    temperature: float = 1.0
-    """sampling temperature; log-probs are computed at the same temperature"""
-    horizons: tuple[int, ...] = (3, 5)
+    temperature: float = 0.7
+    """sampling temperature (AgentGym-RL: 1.0; 0.7 lets the 135M default model keep the action format); log-probs use it too"""
+    horizons: tuple[int, ...] = (3, 4)
     """interaction horizons (max agent turns): one value = fixed, several = ScalingInter phases"""
-    horizon_phase_iterations: int = 10
+    horizon_phase_iterations: int = 5
     """iterations per ScalingInter phase; the last phase lasts until the end"""
     clip_coef: float = 0.2
     """PPO clip range of the policy ratio"""
@@ -307,12 +307,13 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
     for turn in range(horizon):
         live = [i for i, ep in enumerate(episodes) if not ep.done]
         for i in list(live):
-            if episodes[i].token_ids and len(episodes[i].token_ids) + 1 >= args.max_episode_tokens:
+            if episodes[i].token_ids and len(episodes[i].token_ids) + 1 + len(chat.after_turn) >= args.max_episode_tokens:
                 episodes[i].done = episodes[i].truncated = True
                 live.remove(i)
         if not live:
             break
-        caps = [min(args.max_new_tokens, args.max_episode_tokens - len(episodes[i].token_ids) - 1) for i in live]
+        # room for the end-of-turn token and the template's glue after it, sampled or not
+        caps = [min(args.max_new_tokens, args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
         samples = sample_fn([episodes[i].token_ids for i in live], caps)
         for i, sampled in zip(live, samples):
             ep, env = episodes[i], env_list[i]
@@ -571,6 +572,7 @@ if __name__ == "__main__":
             order = np.random.permutation(len(trainable))
             for minibatch in np.array_split(order, args.num_minibatches) if len(trainable) else []:
                 minibatch = minibatch.tolist()
+                stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are global
                 masks = [torch.tensor(trainable[i].loss_mask[1:], device=device) for i in minibatch]
                 weights = loss_weights(masks, args.loss_reduction, args.max_episode_tokens)
                 for mb in micro_batches([len(trainable[i].token_ids) for i in minibatch], args.micro_batch_tokens):
@@ -597,7 +599,7 @@ if __name__ == "__main__":
                     with torch.no_grad():
                         n = tok.sum().clamp(min=1)
                         log_ratio = logp - old
-                        stats["policy_loss"].append(float((pg_loss * w).sum()))
+                        stats["policy_loss"][-1] += float((pg_loss * w).sum())
                         stats["entropy"].append(float((entropy * tok).sum() / n))
                         stats["approx_kl"].append(float((((ratio - 1) - log_ratio) * tok).sum() / n))
                         stats["clipfrac"].append(float((((ratio - 1).abs() > args.clip_coef).float() * tok).sum() / n))

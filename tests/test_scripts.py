@@ -1,4 +1,4 @@
-"""End-to-end runs of grpo_agent.py in a subprocess: smoke, bad flags, resume, learning, real model."""
+"""End-to-end runs of the scripts in a subprocess: smoke, bad flags, resume, learning, real model."""
 
 import json
 import subprocess
@@ -9,7 +9,15 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ["grpo_agent.py"]
+SCRIPTS = ["grpo_agent.py", "reinforce_agent.py", "ppo_agent.py"]
+# every method the learning test trains: a script and the flags that select its estimator
+METHODS = [
+    pytest.param("grpo_agent.py", [], id="grpo"),
+    pytest.param("reinforce_agent.py", ["--baseline", "batch"], id="reinforce_pp"),
+    pytest.param("reinforce_agent.py", ["--baseline", "rloo"], id="rloo"),
+    # the critic's lr is raised from its 1e-5 default like the policy's, so the value baseline really learns here
+    pytest.param("ppo_agent.py", ["--critic-learning-rate", "2e-2"], id="ppo"),
+]
 
 
 def run_script(script, *flags, timeout=900):
@@ -22,8 +30,11 @@ def run_dir_of(proc) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1].split("run folder: ")[1])
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-@pytest.mark.parametrize("env", ["textcraft", "webshop"])
+# every script on two envs, and grpo_agent.py on every other env
+SMOKE = [(s, e) for s in SCRIPTS for e in ("textcraft", "webshop")] + [("grpo_agent.py", e) for e in ("searchqa", "babyai", "sciworld")]
+
+
+@pytest.mark.parametrize("script, env", SMOKE)
 def test_smoke_tiny_model(script, env, tiny_model_dir, tmp_path):
     proc, records = run_script(
         script, "--env", env, "--model", tiny_model_dir, "--total-iterations", 2, "--num-tasks", 2, "--group-size", 2,
@@ -69,10 +80,11 @@ def test_resume_equals_uninterrupted_run(tiny_model_dir, tmp_path):
         assert torch.equal(tensor, b["model"][name]), name
 
 
-def test_learns_trivial_two_turn_env(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("script, method_flags", METHODS)
+def test_learns_trivial_two_turn_env(script, method_flags, tiny_model_dir, tmp_path):
     """A real learning signal: a random tiny model must learn to start both replies with a vowel."""
     proc, records = run_script(
-        "grpo_agent.py", "--env", "vowels", "--model", tiny_model_dir, "--total-iterations", 30, "--num-tasks", 4,
+        script, *method_flags, "--env", "vowels", "--model", tiny_model_dir, "--total-iterations", 30, "--num-tasks", 4,
         "--group-size", 8, "--max-new-tokens", 2, "--horizons", 2, "--learning-rate", 2e-2, "--update-epochs", 2,
         "--num-minibatches", 2, "--format-reward", 0,
         "--save-every", 0, "--runs-dir", tmp_path,

