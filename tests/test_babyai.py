@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fresh_process import run_json
+
 import envs
 from envs.babyai import (
     DIRS,
@@ -520,13 +522,7 @@ def test_identical_in_fresh_processes_with_other_hash_seed(env):
         "    out.append(obs)\n"
         "print(json.dumps({'obs': out, 'test': E.tasks('test')}))"
     )
-    seen = []
-    for seed in ("1", "4321"):
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}, check=True,
-        )
-        seen.append(json.loads(out.stdout))
+    seen = [run_json(code, seed) for seed in ("1", "4321")]
     assert seen[0] == seen[1]
     assert seen[0]["test"] == BabyAIEnv.tasks("test")
     here = []

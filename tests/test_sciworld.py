@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from fresh_process import run_json
+
 pytest.importorskip("scienceworld")
 
 import envs  # noqa: E402
@@ -164,9 +166,7 @@ def test_same_id_same_first_observation_in_this_and_fresh_processes(env):
     other.close()
     code = ("import json; from envs.sciworld import SciWorldEnv as E; e = E(); "
             f"print(json.dumps({{'obs': [e.reset(i)[0] for i in {ids}], 'test': E.tasks('test')}}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(ROOT)}, check=True)
-    assert json.loads(out.stdout) == {"obs": here, "test": SciWorldEnv.tasks("test")}
+    assert run_json(code, "123") == {"obs": here, "test": SciWorldEnv.tasks("test")}
 
 
 # --------------------------------------------------------------------------- expert

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from fresh_process import run_json
+
 import envs
 from envs.searchqa import SearchQAEnv, get_dataset, load_corpus, load_qa, normalize_answer, parse_reply
 from envs.searchqa.data import HOP_COUNTS
@@ -408,13 +410,7 @@ def test_identical_in_fresh_processes_with_other_hash_seeds(env):
         "obs.append(e.step('<search>capital currency river</search>')[0]); "
         "print(json.dumps({'hash': h, 'obs': obs, 'test': E.tasks('test')}))"
     )
-    seen = []
-    for seed in ("1", "4242"):
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}, check=True,
-        )
-        seen.append(json.loads(out.stdout))
+    seen = [run_json(code, seed) for seed in ("1", "4242")]
     assert seen[0] == seen[1]
     here = [env.reset(i)[0] for i in ids]
     env.reset(3799)

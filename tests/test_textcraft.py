@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fresh_process import run_json
+
 import envs
 from envs.textcraft import (
     MAX_COUNT,
@@ -116,13 +118,7 @@ def test_observations_identical_in_fresh_process_with_other_hash_seed(env):
         f"print(json.dumps({{'obs': [e.reset(i)[0] for i in {ids}], "
         "'train': E.tasks('train'), 'test': E.tasks('test')}))"
     )
-    seen = []
-    for seed in ("1", "12345"):
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}, check=True,
-        )
-        seen.append(json.loads(out.stdout))
+    seen = [run_json(code, seed) for seed in ("1", "12345")]
     here = {"obs": [env.reset(i)[0] for i in ids], "train": TextCraftEnv.tasks("train"),
             "test": TextCraftEnv.tasks("test")}
     assert seen[0] == seen[1] == here

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from fresh_process import run_json
+
 import envs
 from envs.webshop import WebShopEnv, get_catalog, load_original_catalog, vocab
 from envs.webshop.reward import (
@@ -249,12 +251,7 @@ def test_catalog_is_identical_across_processes():
     code = ("import json; from envs.webshop import WebShopEnv; e = WebShopEnv();"
             "print(json.dumps([e.reset(t)[0] for t in (0, 5, 99, 1000)] + "
             "[e.catalog.search('cotton t-shirt')]))")
-    outputs = []
-    for hash_seed in ("1", "2"):
-        run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": hash_seed}, check=True)
-        outputs.append(run.stdout)
-    assert outputs[0] == outputs[1]
+    assert run_json(code, "1") == run_json(code, "2")
 
 
 def test_catalog_prefix_and_sharing():
