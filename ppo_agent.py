@@ -23,6 +23,7 @@ Simplifications, so the file stays readable:
 """
 
 import importlib.util
+import inspect
 import json
 import os
 import random
@@ -76,6 +77,8 @@ class Args:
     """reward added for every turn with a well-formed, executable action (0 = paper-faithful)"""
     demonstration: bool = True
     """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
+    env_options: str = ""
+    """comma-separated key=value options of the env, e.g. `reward=answer,setting=free,data=FILE` for tooluse"""
 
     # model flags
     model: str = EMBEDDED_MODEL
@@ -168,6 +171,12 @@ def validate_args(args: Args) -> None:
     for ok, message in checks:
         if not ok:
             raise SystemExit(f"error: {message}")
+    options = env_options(args)
+    accepted = inspect.signature(envs.env_class(args.env).__init__).parameters
+    for key in options:
+        if key not in accepted or key in ("self", "action_format"):
+            names = [p for p in accepted if p not in ("self", "action_format")]
+            raise SystemExit(f"error: --env-options: env {args.env!r} has no option {key!r}; its options are: {', '.join(names) or 'none'}")
 
 
 def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int) -> int:
@@ -175,8 +184,28 @@ def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int)
     return horizons[min(iteration // phase_iterations, len(horizons) - 1)]
 
 
+def env_options(args: Args) -> dict:
+    """--env-options "a=1,b=x" -> {"a": 1, "b": "x"} (ints, floats, true/false/none converted)."""
+    options = {}
+    for item in filter(None, (s.strip() for s in args.env_options.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"error: --env-options: expected key=value, got {item!r}")
+        value = value.strip()
+        for convert in (int, float):
+            try:
+                value = convert(value)
+                break
+            except ValueError:
+                pass
+        if isinstance(value, str) and value.lower() in ("true", "false", "none"):
+            value = {"true": True, "false": False, "none": None}[value.lower()]
+        options[key.strip()] = value
+    return options
+
+
 def make_env(args: Args):
-    return envs.make(args.env, action_format=args.action_format)
+    return envs.make(args.env, action_format=args.action_format, **env_options(args))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,8 +250,8 @@ def load_model(name: str, dtype: str):
     return model, tokenizer
 
 
-def chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> list[int]:
-    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True)["input_ids"])
+def chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False, tools: list[dict] | None = None) -> list[int]:
+    return list(tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True)["input_ids"])
 
 
 class ChatFormat:
@@ -231,6 +260,9 @@ class ChatFormat:
     The template is rendered once for a fixed base conversation; an observation is then appended
     as the tokens the template adds after that base (SkyRL's trick). `end_of_turn` is the token
     that closes an assistant turn, `after_turn` what the template writes after it (e.g. "\\n").
+    Tool schemas go through the template when it renders tools (`native_tools`, e.g. Qwen2.5), else
+    as the env's text description at the end of the system message; tool results likewise become
+    tool messages or user turns.
     """
 
     BASE = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]
@@ -243,16 +275,21 @@ class ChatFormat:
             raise SystemExit(f"error: the chat template does not close assistant turns with eos {tokenizer.eos_token!r}")
         last = len(self.base_ids) - 1 - self.base_ids[::-1].index(self.end_of_turn)
         self.after_turn = self.base_ids[last + 1 :]
+        self.native_tools = "tools" in (tokenizer.chat_template or "")
 
-    def prompt(self, instructions: str, observation: str, demonstration=()) -> list[int]:
-        """The first prompt: system instructions, optional (observation, reply) example turns, the task."""
+    def prompt(self, instructions: str, observation: str, demonstration=(), tools=None, tools_text: str = "") -> list[int]:
+        """The first prompt: system instructions (and tools), optional (observation, reply) example turns, the task."""
+        if tools_text and not self.native_tools:
+            instructions = f"{instructions}\n\n{tools_text}"
         messages = [{"role": "system", "content": instructions}]
         for example_observation, example_reply in demonstration:
             messages += [{"role": "user", "content": example_observation}, {"role": "assistant", "content": example_reply}]
-        return chat_ids(self.tokenizer, messages + [{"role": "user", "content": observation}], True)
+        messages.append({"role": "user", "content": observation})
+        return chat_ids(self.tokenizer, messages, True, tools=tools if tools and self.native_tools else None)
 
-    def observation(self, text: str) -> list[int]:
-        full = chat_ids(self.tokenizer, self.BASE + [{"role": "user", "content": text}], True)
+    def observation(self, text: str, role: str = "user", tool_messages=None) -> list[int]:
+        messages = tool_messages if role == "tool" and tool_messages and self.native_tools else [{"role": "user", "content": text}]
+        full = chat_ids(self.tokenizer, self.BASE + messages, True)
         if full[: len(self.base_ids)] != self.base_ids:
             raise SystemExit("error: this chat template rewrites earlier turns; multi-turn token deltas are not exact")
         return full[len(self.base_ids) :]
@@ -346,7 +383,7 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.failed, ep.done = True, True
             ep.transcript.append(f"[env reset failed: {e!r}]")
             continue
-        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else ())
+        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else (), env.tools, env.tools_text)
         ep.loss_mask = [0] * len(ep.token_ids)
         ep.transcript.append(f"[observation] {obs}")
     for turn in range(horizon):
@@ -385,7 +422,7 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
                 ep.done = True
                 ep.truncated = not terminated
                 continue
-            delta = chat.observation(obs)
+            delta = chat.observation(obs, env.observation_role, info.get("messages"))
             if len(ep.token_ids) + len(delta) + 1 >= args.max_episode_tokens:
                 ep.done = ep.truncated = True
                 continue
@@ -661,8 +698,8 @@ if __name__ == "__main__":
         model.load_state_dict(checkpoint["model"])
         critic.load_state_dict(checkpoint["critic"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-    train_tasks = envs.tasks(args.env, "train", tier=args.task_tier)
-    test_tasks = envs.tasks(args.env, "test", tier=args.task_tier)[: args.eval_tasks]
+    train_tasks = envs.tasks(args.env, "train", tier=args.task_tier, **env_options(args))
+    test_tasks = envs.tasks(args.env, "test", tier=args.task_tier, **env_options(args))[: args.eval_tasks]
     if len(train_tasks) < args.num_tasks:
         raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train_tasks)} train tasks of {args.env} tier {args.task_tier}")
     env_list = [make_env(args) for _ in range(max(args.num_tasks * args.group_size, len(test_tasks)))]
@@ -821,4 +858,6 @@ if __name__ == "__main__":
     model.save_pretrained(run_dir / "model")
     tokenizer.save_pretrained(run_dir / "model")
     writer.close()
+    for env in env_list:
+        env.close()
     print(f"run folder: {run_dir}")

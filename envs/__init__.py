@@ -16,6 +16,7 @@ _REGISTRY = {
     "searchqa": "envs.searchqa:SearchQAEnv",
     "sciworld": "envs.sciworld:SciWorldEnv",
     "textcraft": "envs.textcraft:TextCraftEnv",
+    "tooluse": "envs.tooluse:ToolUseEnv",
     "webshop": "envs.webshop:WebShopEnv",
     "vowels": "envs.vowels:VowelsEnv",
 }

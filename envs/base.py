@@ -82,6 +82,13 @@ class TextEnv:
     name: str = "base"
     instructions: str = ""
     command_re: re.Pattern | None = None  # what a command line looks like, for the lenient parser
+    tools: list[dict] | None = None
+    """OpenAI function schemas of the current task's tools (tool-use envs); a trainer renders them with
+    the chat template when it supports tools, else shows `tools_text` in the instructions."""
+    tools_text: str = ""
+    observation_role: str = "user"
+    """the chat role of observations: "tool" for tool results (rendered as such when the template has
+    tools, else as user turns)"""
     demonstration: tuple[tuple[str, str], ...] = ()
     """(observation, reply) turns of a short made-up episode, in the env's own page format. A trainer
     may show them as earlier turns before the task (one-shot prompting, as AgentGym's prompts do):

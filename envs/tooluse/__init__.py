@@ -1,0 +1,7 @@
+"""Tool use: environments over sets of tools with FTRL's verifiable reward (see `env.py`), the
+sandbox that runs tool code (`sandbox.py`), loaders (`data.py`) and the construction pipeline
+(`build.py`)."""
+
+from envs.tooluse.env import ToolUseEnv, check_call, parse_tool_calls, render_tools
+
+__all__ = ["ToolUseEnv", "check_call", "parse_tool_calls", "render_tools"]
