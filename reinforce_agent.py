@@ -190,7 +190,10 @@ def env_options(args: Args) -> dict:
 
 
 def make_env(args: Args):
-    return envs.make(args.env, action_format=args.action_format, **env_options(args))
+    try:
+        return envs.make(args.env, action_format=args.action_format, **env_options(args))
+    except (TypeError, ValueError) as e:  # a bad option value: name the flag, no traceback
+        raise SystemExit(f"error: --env-options: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def run_dir_of(proc) -> Path:
 
 
 # every script on two envs, and grpo_agent.py on every other env
-SMOKE = [(s, e) for s in SCRIPTS for e in ("textcraft", "webshop")] + [("grpo_agent.py", e) for e in ("searchqa", "babyai", "sciworld")]
+SMOKE = [(s, e) for s in SCRIPTS for e in ("textcraft", "webshop")] + [("grpo_agent.py", e) for e in ("searchqa", "babyai", "sciworld", "tooluse")]
 
 
 @pytest.mark.parametrize("script, env", SMOKE)
@@ -55,6 +55,9 @@ def test_smoke_tiny_model(script, env, tiny_model_dir, tmp_path):
         (["--env", "nope"], "--env"),
         (["--horizons", "0"], "--horizons"),
         (["--loss-reduction", "sum"], "loss-reduction"),
+        (["--env", "tooluse", "--env-options", "colour=red"], "--env-options: env 'tooluse' has no option 'colour'"),
+        (["--env", "tooluse", "--env-options", "setting"], "--env-options: expected key=value"),
+        (["--env", "tooluse", "--env-options", "setting=sometimes"], "--env-options: setting must be one of"),
     ],
 )
 def test_bad_flags_fail_fast_naming_the_flag(flags, message, tmp_path):

@@ -313,3 +313,41 @@ def test_malformed_files_fail_with_file_and_line(tmp_path, content, message):
     path.write_text(json.dumps(TOOLHOP) + "\n" + content + "\n")
     with pytest.raises(DataError, match=message):
         load_tasks(path)
+
+
+# --------------------------------------------------------------------------------------------
+# the generated task set (envs.tooluse.build, cached)
+
+
+def test_generated_splits_and_tiers():
+    from envs.tooluse.data import SCENARIOS
+
+    test, train = ToolUseEnv.tasks("test"), ToolUseEnv.tasks("train")
+    assert len(test) == 200 and len(train) == 1000 and not set(test) & set(train)
+    assert [len(ToolUseEnv.tasks("test", tier=k)) for k in (1, 2, 3, 4)] == [50, 50, 50, 50]
+    env = ToolUseEnv()
+    try:
+        for k, scenario in enumerate(SCENARIOS, 1):
+            assert all(env.task_list[i].scenario == scenario for i in ToolUseEnv.tasks("train", tier=k))
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="tiers are 1-4"):
+        ToolUseEnv.tasks("train", tier=5)
+
+
+def test_generated_gold_chains_solve_every_test_task_with_ftrl_rewards():
+    env = ToolUseEnv(action_format="strict")
+    try:
+        for task_id in ToolUseEnv.tasks("test"):
+            env.reset(task_id)
+            rewards, done = [], False
+            while not done:
+                calls = env.expert_calls()
+                _, reward, done, _, info = env.step(env.expert_reply())
+                # every gold call finds a new sub-answer: q = p, so 2p / (p + 1); the final answer 1 / (1 + 0)
+                rewards.append(reward)
+                assert reward == pytest.approx(2 * len(calls) / (len(calls) + 1) if calls else 1.0), (env.task.id, info)
+                assert info["format_ok"]
+            assert info["success"] and info["solve_f1"] == 1.0, env.task.id
+    finally:
+        env.close()

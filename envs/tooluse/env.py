@@ -33,6 +33,7 @@ parallel multi-hop.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -213,7 +214,8 @@ def _cache_dir() -> Path:
 @lru_cache(maxsize=8)
 def generated_tasks(n: int = GENERATED_N, seed: int = 0) -> tuple[ToolTask, ...]:
     """The project's generated environments (built once, verified in the sandbox, cached as JSONL)."""
-    path = _cache_dir() / f"generated-seed{seed}-n{n}.jsonl"
+    builder = Path(__file__).with_name("build.py").read_bytes()
+    path = _cache_dir() / f"generated-seed{seed}-n{n}-{hashlib.sha1(builder).hexdigest()[:10]}.jsonl"  # rebuilt when build.py changes
     if not path.exists():
         from envs.tooluse.build import build
 
