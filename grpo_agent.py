@@ -31,7 +31,7 @@ import torch
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 import envs
 
@@ -103,6 +103,15 @@ class Args:
     """interaction horizons (max agent turns): one value = fixed, several = ScalingInter phases"""
     horizon_phase_iterations: int = 5
     """iterations per ScalingInter phase; the last phase lasts until the end"""
+    horizon_schedule: Literal["fixed", "adaptive"] = "fixed"
+    """fixed: the published ScalingInter phases of --horizon-phase-iterations; adaptive: move to the next horizon
+    once the success rate stops improving at the current one or few episodes are cut at it"""
+    adaptive_patience: int = 3
+    """adaptive: iterations without a new best success rate at the current horizon before moving on"""
+    adaptive_cut_rate: float = 0.1
+    """adaptive: move on once the share of episodes cut at the horizon falls below this"""
+    adaptive_min_iterations: int = 2
+    """adaptive: iterations spent at a horizon before it may move on"""
     clip_coef: float = 0.2
     """PPO clip range of the policy ratio"""
     kl_coef: float = 0.0
@@ -137,6 +146,8 @@ def validate_args(args: Args) -> None:
         (args.temperature > 0, "--temperature must be > 0 (log-probs are computed at this temperature)"),
         (len(args.horizons) >= 1 and min(args.horizons) >= 1, "--horizons must be one or more integers >= 1"),
         (args.horizon_phase_iterations >= 1, "--horizon-phase-iterations must be >= 1"),
+        (args.adaptive_patience >= 1 and args.adaptive_min_iterations >= 1, "--adaptive-patience and --adaptive-min-iterations must be >= 1"),
+        (0.0 <= args.adaptive_cut_rate <= 1.0, "--adaptive-cut-rate must be in [0, 1]"),
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
@@ -158,6 +169,16 @@ def validate_args(args: Args) -> None:
 def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int) -> int:
     """ScalingInter-RL: the horizon of phase `iteration // phase_iterations`, the last phase kept."""
     return horizons[min(iteration // phase_iterations, len(horizons) - 1)]
+
+
+def adaptive_advance(success_rates: list[float], cut_rates: list[float], patience: int, cut_rate: float, min_iterations: int) -> bool:
+    """Adaptive horizon: leave the current horizon, whose iterations so far had `success_rates` and
+    `cut_rates` (share of episodes cut at the horizon), once its best success rate is `patience`
+    iterations old or the last iteration cut fewer than `cut_rate`; never before `min_iterations`."""
+    if len(success_rates) < min_iterations:
+        return False
+    best = int(np.argmax(success_rates))  # the first best: a tie is not an improvement
+    return len(success_rates) - 1 - best >= patience or cut_rates[-1] < cut_rate
 
 
 def env_options(args: Args) -> dict:
@@ -303,26 +324,78 @@ class Episode:
         return self.reward + self.format_reward
 
 
-@torch.no_grad()
-def hf_sample(model, tokenizer, end_of_turn: int, prompts: list[list[int]], max_new_tokens: list[int], temperature: float) -> list[list[int]]:
-    """Sample one turn for every prompt at once (left padding); each result ends at its end-of-turn
-    token (kept) or at its own token cap. Plain sampling from softmax(logits / T): no top-k/top-p."""
-    width = max(len(p) for p in prompts)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-    attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-    config = GenerationConfig(
-        do_sample=True, temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max(max_new_tokens),
-        eos_token_id=end_of_turn, pad_token_id=pad,
-    )
-    out = model.generate(input_ids=input_ids.to(model.device), attention_mask=attention_mask.to(model.device), generation_config=config)
-    samples = []
-    for row, cap in zip(out[:, width:].tolist(), max_new_tokens):
-        row = row[:cap]
-        if end_of_turn in row:
-            row = row[: row.index(end_of_turn) + 1]
-        samples.append(row)
-    return samples
+class KVSampler:
+    """The policy's turn sampler: batched over the live episodes, each episode's KV cache kept across its turns.
+
+    A turn encodes only the tokens added since the last one (the previous reply, the template's glue
+    and the observation) instead of re-encoding the whole history. Rows are left-padded and each
+    turn's new tokens are left-padded inside their own chunk, so the cache has padding holes: the
+    attention mask hides them and position ids count only real tokens, so every episode sees exactly
+    its own sequence. Sampled tokens are cut from the cache after the turn and encoded again with the
+    next turn's chunk (cheap, and the cache then always covers exactly the prompts it was given).
+    Sampling is plain softmax(logits / T), no top-k/top-p; temperature 0 is greedy. A reply ends at
+    its end-of-turn token (kept) or at its own token cap. Call `reset()` after every rollout: it frees
+    the cache, which is stale once the weights change.
+    """
+
+    def __init__(self, model, pad_id: int, end_of_turn: int, temperature: float):
+        self.model, self.pad_id, self.end_of_turn, self.temperature = model, pad_id, end_of_turn, temperature
+        self.reset()
+
+    def reset(self) -> None:
+        self.cache, self.rows, self.mask = None, [], None
+
+    def _reuse(self, prompts: list[list[int]]) -> list[int] | None:
+        """The cached row each prompt extends (live episodes keep their order), or None to start afresh."""
+        picks, r = [], 0
+        for prompt in prompts:
+            while r < len(self.rows) and (len(prompt) <= len(self.rows[r]) or prompt[: len(self.rows[r])] != self.rows[r]):
+                r += 1
+            if r == len(self.rows):
+                return None
+            picks.append(r)
+            r += 1
+        return picks
+
+    def _forward(self, input_ids, mask, positions):
+        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=self.cache, use_cache=True).logits[:, -1]
+
+    @torch.no_grad()
+    def __call__(self, prompts: list[list[int]], max_new_tokens: list[int]) -> list[list[int]]:
+        device = self.model.device
+        picks = self._reuse(prompts) if self.cache is not None else None
+        if picks is None:
+            self.cache, mask, new = DynamicCache(), torch.zeros(len(prompts), 0, dtype=torch.long, device=device), prompts
+        else:
+            index = torch.tensor(picks, device=device)
+            self.cache.batch_select_indices(index)
+            mask, new = self.mask[index], [p[len(self.rows[r]) :] for p, r in zip(prompts, picks)]
+        width = max(len(n) for n in new)
+        chunk = torch.tensor([[self.pad_id] * (width - len(n)) + n for n in new], device=device)
+        mask = torch.cat([mask, torch.tensor([[0] * (width - len(n)) + [1] * len(n) for n in new], device=device)], 1)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        logits = self._forward(chunk, mask, positions[:, -width:])
+        self.rows, self.mask = [list(p) for p in prompts], mask
+        next_position = positions[:, -1:] + 1
+        samples, live, fed = [[] for _ in prompts], [cap > 0 for cap in max_new_tokens], 0
+        for _ in range(max(max_new_tokens)):
+            if self.temperature == 0:
+                tokens = logits.argmax(-1)
+            else:
+                tokens = torch.multinomial(torch.softmax(logits.float() / self.temperature, -1), 1).squeeze(1)
+            for i, token in enumerate(tokens.tolist()):
+                if live[i]:
+                    samples[i].append(token)
+                    live[i] = token != self.end_of_turn and len(samples[i]) < max_new_tokens[i]
+            if not any(live):
+                break
+            alive = torch.tensor(live, device=device)
+            mask = torch.cat([mask, alive.long().unsqueeze(1)], 1)  # finished rows feed a masked pad
+            logits = self._forward(torch.where(alive, tokens, self.pad_id).unsqueeze(1), mask, next_position)
+            next_position, fed = next_position + 1, fed + 1
+        if fed:
+            self.cache.crop(-fed)
+        return samples
 
 
 def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], horizon: int, args: Args) -> list[Episode]:
@@ -506,11 +579,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def save_checkpoint(path: Path, model, optimizer, iteration: int, args: Args) -> None:
+def save_checkpoint(path: Path, model, optimizer, iteration: int, args: Args, schedule: dict) -> None:
     """Write atomically: a temp file renamed over the old one, so a kill never leaves half a checkpoint."""
     state = {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration, "args": asdict(args),
-        "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations),
+        "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]],
+        "schedule": schedule,
         "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
     }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -521,6 +595,7 @@ def save_checkpoint(path: Path, model, optimizer, iteration: int, args: Args) ->
 if __name__ == "__main__":
     args = tyro.cli(Args)
     start_iteration, checkpoint = 0, None
+    schedule = {"phase": 0, "success": [], "cut": []}  # the adaptive horizon's state (in the checkpoint)
     if args.resume:
         checkpoint_path = Path(args.resume) / "checkpoint.pt"
         if not checkpoint_path.exists():
@@ -533,6 +608,7 @@ if __name__ == "__main__":
         args.total_iterations, args.resume = total_iterations, resume
         args.run_name = Path(resume).name
         start_iteration = checkpoint["iteration"]
+        schedule = checkpoint.get("schedule", schedule)
     else:
         args.run_name = f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}"
     validate_args(args)
@@ -568,13 +644,16 @@ if __name__ == "__main__":
         raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train_tasks)} train tasks of {args.env} tier {args.task_tier}")
     env_list = [make_env(args) for _ in range(max(args.num_tasks * args.group_size, len(test_tasks)))]
 
+    sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, args.temperature)
+
     def policy(prompts, caps):
         model.eval()
-        return hf_sample(model, tokenizer, chat.end_of_turn, prompts, caps, args.temperature)
+        return sampler(prompts, caps)
 
     def evaluate(iteration: int) -> None:
         episodes = [Episode(task_id=t, group=i) for i, t in enumerate(test_tasks)]
         rollout(policy, chat, env_list, episodes, args.horizons[-1], args)
+        sampler.reset()  # free the KV cache (stale once the weights change)
         writer.add_scalar("eval/success_rate", np.mean([ep.success for ep in episodes]), iteration)
         writer.add_scalar("eval/episodic_return", np.mean([ep.reward for ep in episodes]), iteration)
 
@@ -582,7 +661,7 @@ if __name__ == "__main__":
     for iteration in progress:
         # every iteration's randomness follows from (seed, iteration), so a resumed run replays it exactly
         seed_everything(args.seed * 1_000_003 + iteration)
-        horizon = horizon_at(iteration, args.horizons, args.horizon_phase_iterations)
+        horizon = horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]]
         rng = np.random.default_rng([args.seed, iteration])
         tasks = rng.choice(train_tasks, size=args.num_tasks, replace=False).tolist()
 
@@ -590,6 +669,7 @@ if __name__ == "__main__":
         t0 = time.time()
         episodes = [Episode(task_id=t, group=g) for g, t in enumerate(tasks) for _ in range(args.group_size)]
         rollout(policy, chat, env_list, episodes, horizon, args)
+        sampler.reset()  # free the KV cache (stale once the weights change)
         rollout_time = time.time() - t0
         sampled_tokens = sum(sum(ep.loss_mask) for ep in episodes)
 
@@ -661,7 +741,8 @@ if __name__ == "__main__":
         writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
         writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
         writer.add_scalar("charts/horizon", horizon, iteration)
-        writer.add_scalar("charts/truncated_rate", np.mean([ep.truncated for ep in done]) if done else 0.0, iteration)
+        cut_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        writer.add_scalar("charts/truncated_rate", cut_rate, iteration)
         writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
         writer.add_scalar("charts/env_failures", len(episodes) - len(done), iteration)
         writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
@@ -678,10 +759,16 @@ if __name__ == "__main__":
                           "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
                           "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
 
+        if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
+            schedule["success"].append(success_rate)
+            schedule["cut"].append(cut_rate)
+            if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
+                schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
+
         if args.eval_every and test_tasks and (iteration + 1) % args.eval_every == 0:
             evaluate(iteration)
         if (args.save_every and (iteration + 1) % args.save_every == 0) or iteration + 1 == args.total_iterations:
-            save_checkpoint(run_dir / "checkpoint.pt", model, optimizer, iteration + 1, args)
+            save_checkpoint(run_dir / "checkpoint.pt", model, optimizer, iteration + 1, args, schedule)
 
     if test_tasks and not args.eval_every:
         evaluate(args.total_iterations - 1)

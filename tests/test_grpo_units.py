@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from grpo_agent import clipped_policy_loss, grpo_advantages, horizon_at, kl_penalty, loss_weights, micro_batches
+from grpo_agent import adaptive_advance, clipped_policy_loss, grpo_advantages, horizon_at, kl_penalty, loss_weights, micro_batches
 
 
 def test_grpo_advantages_by_hand():
@@ -103,3 +103,27 @@ def test_micro_batches_respect_budget_and_cover_all():
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         assert len(b) * max(lengths[i] for i in b) <= 128 or len(b) == 1
+
+
+def test_adaptive_advance():
+    patience, cut, least = 2, 0.1, 2
+    # never before the minimum number of iterations, whatever the numbers say
+    assert not adaptive_advance([0.0], [0.0], patience, cut, least)
+    # still improving and many episodes cut: stay
+    assert not adaptive_advance([0.1, 0.2, 0.3], [0.9, 0.8, 0.7], patience, cut, least)
+    # best success 2 iterations old (a tie is not an improvement): move on
+    assert adaptive_advance([0.1, 0.5, 0.5, 0.4], [0.9, 0.9, 0.9, 0.9], patience, cut, least)
+    assert not adaptive_advance([0.1, 0.5, 0.5], [0.9, 0.9, 0.9], patience, cut, least)
+    # few episodes cut at the horizon on the last iteration: move on
+    assert adaptive_advance([0.1, 0.2], [0.5, 0.05], patience, cut, least)
+    # a plain reference: argmax age and the last cut rate
+    import random
+
+    rng = random.Random(0)
+    for _ in range(500):
+        n = rng.randint(1, 8)
+        s = [rng.choice([0.0, 0.25, 0.5]) for _ in range(n)]
+        c = [rng.random() for _ in range(n)]
+        best = max(range(n), key=lambda i: (s[i], -i))
+        expected = n >= least and (n - 1 - best >= patience or c[-1] < cut)
+        assert adaptive_advance(s, c, patience, cut, least) == expected

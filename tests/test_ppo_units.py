@@ -202,7 +202,7 @@ def test_critic_reads_the_state_before_each_sampled_token():
     assert torch.equal(shared(ids, None, loss_mask, hidden), values)
 
 
-@pytest.mark.parametrize("name", ["Episode", "ChatFormat", "hf_sample", "rollout", "load_model", "embedded_model_dir", "horizon_at",
+@pytest.mark.parametrize("name", ["Episode", "ChatFormat", "KVSampler", "rollout", "load_model", "embedded_model_dir", "horizon_at", "adaptive_advance", "env_options",
                                   "kl_penalty", "loss_weights", "clipped_policy_loss", "micro_batches", "pad_batch",
                                   "batch_logprobs", "seed_everything"])
 def test_shared_code_is_byte_identical_to_grpo(name):

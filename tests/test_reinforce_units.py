@@ -138,7 +138,7 @@ def test_rloo_token_advantages_on_multi_turn_masks():
         assert adv[i].tolist() == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["Episode", "ChatFormat", "hf_sample", "rollout", "load_model", "embedded_model_dir", "horizon_at",
+@pytest.mark.parametrize("name", ["Episode", "ChatFormat", "KVSampler", "rollout", "load_model", "embedded_model_dir", "horizon_at", "adaptive_advance", "env_options",
                                   "kl_penalty", "loss_weights", "clipped_policy_loss", "token_logprobs", "micro_batches",
                                   "pad_batch", "batch_logprobs", "save_checkpoint", "seed_everything"])
 def test_shared_code_is_byte_identical_to_grpo(name):

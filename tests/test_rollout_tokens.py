@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from envs.base import TextEnv
-from grpo_agent import Args, ChatFormat, Episode, chat_ids, hf_sample, rollout
+from grpo_agent import Args, ChatFormat, Episode, KVSampler, chat_ids, rollout
 
 
 class ScriptedEnv(TextEnv):
@@ -105,9 +105,10 @@ def test_sampled_ids_from_a_real_model_are_kept_exactly(tiny_model_dir, tokenize
     chat = ChatFormat(tokenizer)
     args = Args(max_new_tokens=6, format_reward=0.0)
     returned = []
+    sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, 1.0)
 
     def sample(prompts, caps):
-        out = hf_sample(model, tokenizer, chat.end_of_turn, prompts, caps, 1.0)
+        out = sampler(prompts, caps)
         returned.append(out)
         return out
 
@@ -119,3 +120,51 @@ def test_sampled_ids_from_a_real_model_are_kept_exactly(tiny_model_dir, tokenize
         assert [t for t, m in zip(ep.token_ids, ep.loss_mask) if m] == [t for s in sampled for t in s]
         for s in sampled:
             assert len(s) <= 6 and (chat.end_of_turn not in s[:-1])
+
+
+class VaryingEnv(ScriptedEnv):
+    """Observations of a different length per env, four turns."""
+
+    def __init__(self, words):
+        super().__init__()
+        self.words = words
+
+    def step(self, reply):
+        self.replies.append(reply)
+        self.t += 1
+        return "obs " * self.words, 0.0, self.t == 4, False, {"success": False, "score": 0.0, "format_ok": True}
+
+
+def test_kv_cache_reuse_matches_encoding_the_whole_history(tiny_model_dir, tokenizer):
+    """Greedy turns with the cache kept across turns (padding holes and all) equal greedy turns that
+    re-encode every episode's whole history from scratch, for episodes of different lengths."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=7, format_reward=0.0)
+    cached = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, 0.0)
+    fresh = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, 0.0)
+    reused = []
+
+    def compare(prompts, caps):
+        reused.append(cached.cache is not None and cached._reuse(prompts) is not None)
+        a = cached(prompts, caps)
+        fresh.reset()
+        assert a == fresh(prompts, caps)
+        return a
+
+    eps = [Episode(task_id=i, group=0) for i in range(4)]
+    rollout(compare, chat, [VaryingEnv(1 + 3 * i) for i in range(4)], eps, horizon=4, args=args)
+    assert reused == [False, True, True, True]
+
+
+def test_kv_sampler_keeps_only_the_episodes_still_live(tiny_model_dir, tokenizer):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    sampler = KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)
+    prompts = [[1, 2, 3], [4, 5], [6, 7, 8, 9]]
+    first = sampler(prompts, [3, 3, 3])
+    longer = [prompts[0] + first[0] + [10], prompts[2] + first[2] + [11, 12]]  # episode 1 finished
+    assert sampler._reuse(longer) == [0, 2]
+    second = sampler(longer, [2, 2])
+    sampler.reset()
+    assert second == sampler(longer, [2, 2])
+    assert sampler._reuse([[99]]) is None

@@ -66,10 +66,12 @@ def test_bad_flags_fail_fast_naming_the_flag(flags, message, tmp_path):
     assert message in proc.stderr + proc.stdout
 
 
-def test_resume_equals_uninterrupted_run(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("schedule", [["--horizons", 2], ["--horizons", 1, 2, 3, "--horizon-schedule", "adaptive",
+                                                           "--adaptive-patience", 1, "--adaptive-min-iterations", 1]])
+def test_resume_equals_uninterrupted_run(schedule, tiny_model_dir, tmp_path):
     common = ["--env", "vowels", "--model", tiny_model_dir, "--num-tasks", 2, "--group-size", 2, "--max-new-tokens", 3,
-              "--horizons", 2, "--learning-rate", 1e-3, "--save-every", 2, "--update-epochs", 2, "--num-minibatches", 2]
-    full, _ = run_script("grpo_agent.py", *common, "--total-iterations", 4, "--runs-dir", tmp_path / "a")
+              *schedule, "--learning-rate", 1e-3, "--save-every", 2, "--update-epochs", 2, "--num-minibatches", 2]
+    full, full_records = run_script("grpo_agent.py", *common, "--total-iterations", 4, "--runs-dir", tmp_path / "a")
     assert full.returncode == 0, full.stderr[-3000:]
     part, _ = run_script("grpo_agent.py", *common, "--total-iterations", 2, "--runs-dir", tmp_path / "b")
     assert part.returncode == 0, part.stderr[-3000:]
@@ -79,6 +81,10 @@ def test_resume_equals_uninterrupted_run(tiny_model_dir, tmp_path):
     a = torch.load(run_dir_of(full) / "checkpoint.pt", weights_only=False)
     b = torch.load(run_dir_of(part) / "checkpoint.pt", weights_only=False)
     assert a["iteration"] == b["iteration"] == 4
+    assert a["schedule"] == b["schedule"] and a["horizon"] == b["horizon"]
+    if "adaptive" in schedule:
+        horizons = [r["horizon"] for r in full_records]
+        assert horizons[0] == 1 and horizons == sorted(horizons), horizons
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
 
