@@ -54,7 +54,8 @@ def parse_react(reply: str, command_re: re.Pattern | None = None, lenient: bool 
     """
     if not isinstance(reply, str):
         reply = "" if reply is None else str(reply)
-    reply = reply[:MAX_REPLY_CHARS].replace("\x00", "")
+    # lone surrogates (a reply decoded with errors="surrogateescape") must never be echoed back: UTF-8 cannot carry them
+    reply = reply[:MAX_REPLY_CHARS].replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     markers = list(_ACTION_RE.finditer(reply))
     if len(markers) == 1:
         rest = reply[markers[0].end():].strip()

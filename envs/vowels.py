@@ -30,11 +30,16 @@ class VowelsEnv(TextEnv):
         return list(range(16)) if split == "train" else list(range(16, 24))
 
     def reset(self, task_id: int) -> tuple[str, dict]:
+        if isinstance(task_id, bool) or not isinstance(task_id, int) or not 0 <= task_id < 24:
+            raise ValueError(f"vowels task ids are integers 0-23, got {task_id!r}")
         self.turn, self.hits = 0, 0
         return f"Task {task_id}, turn 1 of {TURNS}: reply.", {"success": False, "score": 0.0}
 
     def step(self, reply: str) -> tuple[str, float, bool, bool, dict]:
         reply = reply if isinstance(reply, str) else ""
+        if self.turn >= TURNS:  # a reply after the end changes nothing
+            return "The episode is over.", 0.0, True, False, {"success": self.hits == TURNS, "score": self.hits / TURNS,
+                                                             "action": None, "format_ok": False}
         hit = reply.lstrip()[:1] in VOWELS
         self.turn += 1
         self.hits += hit

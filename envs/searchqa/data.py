@@ -111,7 +111,11 @@ def _jsonl(path) -> list[tuple[int, dict]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}, line {lineno}: not valid JSON ({e.msg})") from None
+                raise ValueError(f"{path}, line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+            except RecursionError:
+                raise ValueError(f"{path}, line {lineno}: not usable JSON (nested too deeply)") from None
+            except ValueError as e:  # valid JSON Python will not read, e.g. an integer of over 4300 digits
+                raise ValueError(f"{path}, line {lineno}: not usable JSON ({e})") from None
             if not isinstance(obj, dict):
                 raise ValueError(f"{path}, line {lineno}: expected a JSON object, found {type(obj).__name__}")
             rows.append((lineno, obj))
@@ -121,7 +125,18 @@ def _jsonl(path) -> list[tuple[int, dict]]:
 def _id(value, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"{where}: 'id' must be a string or an integer")
-    return str(value)
+    return _unicode(str(value), where, "id")
+
+
+def _unicode(text: str, where: str, field: str) -> str:
+    """`text`, unless it holds a lone surrogate (a JSON escape such as "\\ud800" decodes to one): such
+    text is not Unicode, and would break the index's stemmer and the model's tokenizer."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: {field!r} is not valid Unicode (a lone surrogate escape such as "
+                         "\\ud800)") from None
+    return text
 
 
 def load_corpus(path) -> list[Passage]:
@@ -146,6 +161,8 @@ def load_corpus(path) -> list[Passage]:
             raise ValueError(f"{where}: expected 'title' and 'text' strings (or Search-R1's 'contents')")
         if not (title.strip() or text.strip()):
             raise ValueError(f"{where}: the passage is empty")
+        _unicode(title, where, "title")
+        _unicode(text, where, "text")
         passages.append(Passage(pid, title.strip(), " ".join(text.split())))
     if not passages:
         raise ValueError(f"{path}: the corpus file has no passages")
@@ -166,7 +183,8 @@ def load_qa(path) -> list[Question]:
         if not isinstance(golds, list) or not golds or not all(isinstance(g, (str, int, float)) and
                                                                 not isinstance(g, bool) for g in golds):
             raise ValueError(f"{where}: 'golden_answers' must be a non-empty list of strings")
-        golds = [str(g) for g in golds]
+        _unicode(question, where, "question")
+        golds = [_unicode(str(g), where, "golden_answers") for g in golds]
         if not all(normalize_answer(g) for g in golds):
             raise ValueError(f"{where}: a golden answer is empty after normalisation")
         hops = obj.get("hops")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import operator
 import os
 import re
 from dataclasses import dataclass
@@ -111,8 +112,9 @@ def parse_tool_calls(reply: str, tool_names=(), lenient: bool = False) -> Parsed
             where = f"tool call {n}"
             try:
                 payload = _json_values(block)
-            except json.JSONDecodeError as e:
-                errors.append(f"{where} is not valid JSON ({e.msg} at character {e.pos}); write "
+            except (ValueError, RecursionError) as e:  # JSONDecodeError, over-long integers, absurd nesting
+                detail = f"{e.msg} at character {e.pos}" if isinstance(e, json.JSONDecodeError) else type(e).__name__
+                errors.append(f"{where} is not valid JSON ({detail}); write "
                               "<tool_call>{\"name\": \"tool_name\", \"arguments\": {...}}</tool_call>")
                 continue
             for item in payload if isinstance(payload, list) else [payload]:
@@ -127,7 +129,7 @@ def parse_tool_calls(reply: str, tool_names=(), lenient: bool = False) -> Parsed
     if stripped.startswith(("{", "[")):  # Llama 3.1 / Mistral: the reply is the JSON of the call(s)
         try:
             payload = _json_values(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             payload = None
         items = payload if isinstance(payload, list) else [payload]
         if payload is not None and all(isinstance(i, dict) and "name" in i for i in items):
@@ -280,8 +282,13 @@ class ToolUseEnv(TextEnv):
     # -- episode ---------------------------------------------------------------------------------
 
     def reset(self, task_id: int) -> tuple[str, dict]:
-        if not 0 <= task_id < len(self.task_list):
-            raise ValueError(f"tooluse task id must be in [0, {len(self.task_list)}), got {task_id}")
+        try:
+            index = None if isinstance(task_id, bool) else operator.index(task_id)
+        except TypeError:
+            index = None
+        if index is None or not 0 <= index < len(self.task_list):
+            raise ValueError(f"tooluse task id must be an integer in [0, {len(self.task_list)}), got {task_id!r}")
+        task_id = index
         self.task = self.task_list[task_id]
         self.schemas = {s["function"]["name"]: s for s in self.task.tools}
         self.tools = [] if self.setting == "direct" else list(self.task.tools)
@@ -291,7 +298,7 @@ class ToolUseEnv(TextEnv):
         self.stats = dict(calls=0, solved=0, tool_hallucination=0, parameter_hallucination=0, missing_required=0, turns=0)
         self.last_tool_output = ""
         self.paid_f1 = 0.0
-        self.done = False
+        self.done, self.last_success = False, False
         return f"Question: {self.task.question}", self._info(success=False, action=None, format_ok=False)
 
     def _solve_f1(self) -> float:
@@ -333,9 +340,12 @@ class ToolUseEnv(TextEnv):
         return f"an error occurred when calling {call['name']}: {message}", False
 
     def step(self, reply: str) -> tuple[str, float, bool, bool, dict]:
-        if self.task is None or self.done:
+        if self.task is None:
             raise RuntimeError("call reset(task_id) before step()")
+        if self.done:  # as every env: a reply after the end changes nothing
+            return "The episode is over.", 0.0, True, False, self._info(success=self.last_success, action=None, format_ok=False)
         reply = (reply if isinstance(reply, str) else "" if reply is None else str(reply))[:MAX_REPLY_CHARS]
+        reply = reply.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates into tools or observations
         self.stats["turns"] += 1
         parsed = parse_tool_calls(reply, self.schemas, self.action_format == "lenient") if self.tools else ParsedCalls([], [], False, False)
         f1_before = self._solve_f1()
@@ -346,12 +356,12 @@ class ToolUseEnv(TextEnv):
                 text, solved = self._execute(call)
                 solved_now += solved
                 outputs.append((call["name"], text))
-            for error in parsed.errors:
+            for error in parsed.errors[:MAX_CALLS_PER_TURN]:
                 self.stats["calls"] += 1
                 outputs.append(("", f"an error occurred when reading your tool call: {error}"))
             if len(parsed.calls) > MAX_CALLS_PER_TURN:
                 outputs.append(("", f"only the first {MAX_CALLS_PER_TURN} calls of a reply are executed"))
-            calls_made = len(parsed.calls[:MAX_CALLS_PER_TURN]) + len(parsed.errors)
+            calls_made = len(parsed.calls[:MAX_CALLS_PER_TURN]) + len(parsed.errors[:MAX_CALLS_PER_TURN])
             observation = "\n".join(f"<tool_response>\n{text[:MAX_RESULT_CHARS]}\n</tool_response>" for _, text in outputs)
             self.last_tool_output = observation
             executed = [o for o in outputs if not o[1].startswith("an error occurred")]
@@ -391,6 +401,7 @@ class ToolUseEnv(TextEnv):
             reward = 0.0  # solve_f1 was paid as calls were made
         # success: the answer is in the reply itself; correct: ToolHop's rule, which also accepts the
         # answer in the tool result just before the reply (the published metric, used by bench/toolhop.py)
+        self.last_success = success
         info = self._info(success=success, action=f"answer: {answer[:200]}", format_ok=bool(answer), correct=correct, answer=answer)
         if not reply.strip():
             info["error"] = "The reply was empty."

@@ -98,7 +98,8 @@ class Sandbox:
         if self._proc is None or self._proc.poll() is not None:
             return None
         try:
-            self._proc.stdin.write((json.dumps(request, ensure_ascii=False, default=str) + "\n").encode())
+            # ASCII escapes: a lone surrogate in a model's arguments must not break the encoding
+            self._proc.stdin.write((json.dumps(request, default=str) + "\n").encode())
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
