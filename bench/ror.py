@@ -11,6 +11,18 @@ loss on average over frontier models).
     python bench/ror.py --limit 4 --k 1
     python bench/ror.py --model runs/webshop__grpo_agent__1__1700000000 --out bench/results/ror.json
     python bench/ror.py --forced-correct --data my_pairs.jsonl
+    python bench/ror.py --agent-envs textcraft webshop --model runs/<run folder> --limit 20 --k 2
+
+Agent probes (`--agent-envs`): the same question for an agent in an environment. Each env listed
+plays its first `--limit` test tasks (default 20) twice, `k` samples each: as published and as a
+perturbed variant whose one changed condition contradicts what a model may have memorised -
+TextCraft with recipes that are not Minecraft's (other counts, swapped ingredients;
+`envs.textcraft.perturbed_book`), WebShop with one goal constraint inverted ("price higher than"
+instead of "lower than", or "a color other than red"; `envs.webshop.catalog.invert_goal`). The
+perturbed variants are as solvable as the originals (their scripted experts solve every test task);
+what the agent needs to know is in its observations either way. Episodes are played by bench/eval.py
+(grpo_agent.py's own rollout, lenient action format and one-shot demonstration by default); success
+= the env's `success`, score = its own final score, loss = original - perturbed, per env.
 
 Simplifications, so the file stays readable:
 - the judge is a rule-based parser, not an LLM grader: numbers are compared after parsing
@@ -24,6 +36,7 @@ Simplifications, so the file stays readable:
   problem may differ from the one it looks like.
 """
 
+import argparse
 import json
 import math
 import random
@@ -43,9 +56,17 @@ from transformers import GenerationConfig
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import envs  # noqa: E402
+import grpo_agent  # noqa: E402
+from bench import eval as bench_eval  # noqa: E402
+from bench.common import load_policy, make_sampler, resolve_model  # noqa: E402
 from grpo_agent import EMBEDDED_MODEL, chat_ids, load_model  # noqa: E402
 
 ANSWER_TYPES = ("number", "string", "choice", "no_solution")
+PERTURBATIONS = {"textcraft": "recipes", "webshop": "invert"}
+"""The perturbed variant each agent probe plays: the env's `perturb` option."""
+AGENT_LIMIT = 20
+"""Test tasks per env in the agent probes when --limit is not given."""
 
 
 @dataclass
@@ -59,19 +80,31 @@ class Args:
     temperature: float = 0.7
     """sampling temperature (RoR-Bench: 0.7); 0 = greedy"""
     limit: int | None = None
-    """only the first N pairs of the file"""
+    """only the first N pairs of the file; with --agent-envs, the first N test tasks of each env (default 20)"""
     forced_correct: bool = False
     """add the hint that the problem may differ from the well-known one it resembles"""
     max_new_tokens: int = 256
     """token cap of one reply"""
     batch_size: int = 32
-    """prompts per `generate` call"""
+    """prompts per `generate` call (agent probes: episodes played at once)"""
     seed: int = 1
     """seed of the sampling"""
     dtype: Literal["float32", "bfloat16"] = "float32"
     """weights and compute dtype"""
     out: str | None = None
     """write the full result (scores, extracted answers, replies) to this JSON file"""
+
+    # agent probes
+    agent_envs: tuple[Literal["textcraft", "webshop"], ...] = ()
+    """play these envs' test tasks, original and perturbed, instead of the text problems"""
+    max_turns: int | None = None
+    """agent probes: horizon; default the env's published one (bench/eval.py), else 10"""
+    max_episode_tokens: int = 4096
+    """agent probes: token cap of one episode"""
+    action_format: Literal["strict", "lenient"] = "lenient"
+    """agent probes: the envs' action parser"""
+    demonstration: bool = True
+    """agent probes: show the env's one-shot example turns (as training does by default)"""
 
 
 PROMPT = (
@@ -351,10 +384,80 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def agent_probes(args: Args) -> dict:
+    """Every env of --agent-envs: its first test tasks played k times as published and perturbed
+    (bench/eval.py's `evaluate_env`, same sampling seed for both); success, score and their loss."""
+    if (args.limit is not None and args.limit < 1) or (args.max_turns is not None and args.max_turns < 1) \
+            or args.max_episode_tokens <= args.max_new_tokens or args.temperature < 0:
+        raise SystemExit("error: need --limit >= 1, --max-turns >= 1, --max-episode-tokens > --max-new-tokens, "
+                         "--temperature >= 0")
+    names = list(dict.fromkeys(args.agent_envs))
+    task_ids = {}
+    for name in names:  # an env without the option fails here, before the model loads
+        grpo_agent.validate_args(grpo_agent.Args(env=name, env_options=f"perturb={PERTURBATIONS[name]}"))
+        task_ids[name] = envs.tasks(name, "test")[: args.limit or AGENT_LIMIT]
+
+    t0 = time.time()
+    model, tokenizer, chat = load_policy(args.model, args.dtype)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    sample = make_sampler(model, tokenizer, chat, args.temperature, args.batch_size)
+    result = {"args": asdict(args), "model_path": resolve_model(args.model), "device": str(device), "envs": {}}
+    for name in names:
+        runs = {}
+        for variant, options in (("original", ""), ("perturbed", f"perturb={PERTURBATIONS[name]}")):
+            settings = argparse.Namespace(
+                seed=args.seed, max_turns=args.max_turns, action_format=args.action_format, env_options=options,
+                max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens,
+                demonstration=args.demonstration, k=args.k, batch_size=args.batch_size, split="test")
+            runs[variant] = bench_eval.evaluate_env(name, task_ids[name], sample, chat, settings)
+        original, perturbed = runs["original"], runs["perturbed"]
+        result["envs"][name] = {
+            "perturbation": PERTURBATIONS[name], "n_tasks": len(task_ids[name]), "k": args.k,
+            "max_turns": original["max_turns"],
+            "original": original["avg_at_k"], "perturbed": perturbed["avg_at_k"],
+            "loss": original["avg_at_k"] - perturbed["avg_at_k"],
+            "original_score": original["score"], "perturbed_score": perturbed["score"],
+            "score_loss": original["score"] - perturbed["score"],
+            "replaced_goals": replaced_goals(name, task_ids[name]),
+            "runs": runs,
+        }
+    result["seconds"] = time.time() - t0
+    return result
+
+
+def replaced_goals(name: str, task_ids: list[int]) -> list[dict]:
+    """Perturbed WebShop tasks whose goal could not be inverted and was replaced by the next one
+    that could ({"task_id", "goal_id"} each); [] for the other envs."""
+    if name != "webshop":
+        return []
+    env = envs.make(name, perturb=PERTURBATIONS[name])
+    goals = {t: env.reset(t)[1]["perturbed"]["goal_id"] for t in task_ids}
+    return [{"task_id": t, "goal_id": g} for t, g in goals.items() if g != t]
+
+
+def agent_markdown_table(result: dict) -> str:
+    lines = ["| env | perturbation | tasks | k | original | perturbed | loss | original score | perturbed score |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in result["envs"].items():
+        lines.append(f"| {name} | {r['perturbation']} | {r['n_tasks']} | {r['k']} | {r['original']:.1f} | {r['perturbed']:.1f} "
+                     f"| {r['loss']:+.1f} | {r['original_score']:.1f} | {r['perturbed_score']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = tyro.cli(Args, args=argv)
     if args.k < 1 or args.max_new_tokens < 1 or args.batch_size < 1:
         raise SystemExit("error: --k, --max-new-tokens and --batch-size must be >= 1")
+    if args.agent_envs:
+        result = agent_probes(args)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        print(f"model: {result['model_path']} | agent probes, first {args.limit or AGENT_LIMIT} test tasks | k: {args.k} "
+              f"| temperature: {args.temperature}; success and score in %, loss = original - perturbed")
+        print(agent_markdown_table(result))
+        return result
     data = Path(args.data)
     if not data.exists() and (REPO / data).exists():
         data = REPO / data

@@ -344,6 +344,89 @@ def _splits(minecraft_dir: str | None = None) -> dict[str, tuple[int, ...]]:
     return {"train": tuple(sorted(train)), "test": tuple(sorted(test))}
 
 
+# --------------------------------------------------------------------------- perturbed recipes
+
+PERTURBATIONS = ("recipes",)
+"""Values of the env's `perturb` option (None: Minecraft's own recipes)."""
+PERTURB_ATTEMPTS = 16
+"""Perturbations drawn per task, at most (see `TextCraftEnv._perturbed_book`)."""
+PLAN_LENGTH_TOLERANCE = 1
+"""How many commands the expert's plan for a perturbed task may differ from the original's."""
+
+
+def _other_count(count: int, rng: random.Random) -> int:
+    """A count near `count` but not equal to it (1..count+2)."""
+    return rng.choice([c for c in range(max(1, count - 2), count + 3) if c != count])
+
+
+def _signature(recipe: Recipe) -> tuple:
+    return recipe.output, recipe.count, frozenset((i.name, i.count, i.is_tag) for i in recipe.inputs)
+
+
+def _perturb_recipe(recipe: Recipe, book: RecipeBook, rng: random.Random, swap_pool: list[str]) -> Recipe:
+    """One or two changes to a recipe: its output count, an ingredient's count, or a base
+    ingredient swapped for another base item (so crafting depths, hence the tree, stay the same)."""
+    changes = ["output", *(("count", k) for k in range(len(recipe.inputs))),
+               *(("swap", k) for k, i in enumerate(recipe.inputs) if not i.is_tag and book.base(i.name))]
+    count, inputs = recipe.count, list(recipe.inputs)
+    for change in rng.sample(changes, min(len(changes), rng.choice((1, 2)))):
+        if change == "output":
+            count = _other_count(count, rng)
+            continue
+        kind, k = change
+        ing = inputs[k]
+        if kind == "count":
+            inputs[k] = Ingredient(ing.name, _other_count(ing.count, rng), ing.is_tag)
+        else:  # prefer a sibling ("birch logs" for "oak logs"), never a spelling variant ("oak log")
+            taken = {i.name for i in inputs}
+            pool = [n for n in swap_pool if n not in taken and n.rstrip("s") != ing.name.rstrip("s")]
+            siblings = [n for n in pool if n.rsplit("_", 1)[-1].rstrip("s") == ing.name.rsplit("_", 1)[-1].rstrip("s")]
+            inputs[k] = Ingredient(rng.choice(siblings or pool), ing.count)
+    return Recipe(recipe.output, count, tuple(inputs), recipe.source + " (perturbed)")
+
+
+def perturbed_book(book: RecipeBook, goal: str, seed: str) -> RecipeBook:
+    """A copy of `book` in which every recipe of `goal`'s crafting tree contradicts Minecraft.
+
+    Each recipe of an item of the tree gets one or two changes (`_perturb_recipe`), drawn from an
+    RNG seeded by `seed`, e.g. "craft 1 crafting table using 3 planks" or "craft 4 oak planks
+    using 1 birch logs". A perturbed recipe never has the signature (output count and
+    ingredients) of an original recipe of its item, so the Minecraft command is refused or yields
+    another count. Only base ingredients are swapped, for base items, so no cycle appears, every
+    item keeps its crafting depth and the task stays solvable. Recipes of other items (the
+    distractors) are Minecraft's.
+    """
+    rng = random.Random(f"textcraft-perturb:{seed}")
+    base = {n for n in book.uses if book.base(n) and n not in book.item_tag and n not in book.tag_recipes}
+    swap_pool = sorted(n for n in base if n + "s" not in base)  # "oak logs", not also "oak log"
+    # every recipe of every item in the tree; recipe files that repeat a command (sugar.json and
+    # sugar_from_sugar_cane.json) are one recipe to the agent, so they change together
+    todo = {r.command: r for r in book.tree(goal)}
+    for output in dict.fromkeys(r.output for r in todo.values()):
+        for r in book.recipes.get(output, ()):
+            todo.setdefault(r.command, r)
+    changed: dict[str, Recipe] = {}  # original command -> perturbed recipe
+    for command, recipe in todo.items():
+        taken = {_signature(r) for r in book.recipes.get(recipe.output, ())} | {_signature(r) for r in changed.values()}
+        for _ in range(20):
+            new = _perturb_recipe(recipe, book, rng, swap_pool)
+            if _signature(new) not in taken:
+                break
+        else:  # not reached with Minecraft's recipes; kept for other data folders
+            raise RuntimeError(f"TextCraft: could not perturb {command!r}")
+        changed[command] = new
+    outputs = {r.output for r in todo.values()}
+    view = object.__new__(RecipeBook)  # shares everything but the tables that hold changed recipes
+    view.__dict__.update(book.__dict__)
+    view.recipes, view.tag_recipes, view.uses = dict(book.recipes), dict(book.tag_recipes), dict(book.uses)
+    for table, keys in ((view.recipes, outputs), (view.tag_recipes, outputs | {book.item_tag.get(o) for o in outputs}),
+                        (view.uses, {i.name for r in todo.values() for i in r.inputs})):  # distractors: no original tree recipe
+        for key in keys & table.keys():
+            table[key] = tuple(dict.fromkeys(changed.get(r.command, r) for r in table[key]))
+    view._depth = {}
+    return view
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -427,6 +510,12 @@ class TextCraftEnv(TextEnv):
     `executed` (the command took effect). `format_ok` means the strict parse succeeded and the
     command follows the grammar; a well-formed command can still fail in the game (unknown item,
     missing ingredients, no such recipe), which `executed` tells apart.
+
+    `perturb="recipes"` is a recitation probe (RoR-Bench's idea for agents): the same tasks, but
+    every recipe of the goal's tree is changed so that it contradicts Minecraft (other counts, a
+    base ingredient swapped; see `perturbed_book`). The listed crafting commands show the changed
+    recipes and crafting follows them, so an agent that reads the list solves the task as easily
+    as the original, while one that recites Minecraft's recipes fails.
     """
 
     name = "textcraft"
@@ -460,10 +549,16 @@ class TextCraftEnv(TextEnv):
         r"(?:craft\s+.+?\s+using\s+\d+\s+.+|get\s+\d+\s+.+|inventory)\.?", re.IGNORECASE
     )
 
-    def __init__(self, action_format: str = "strict", minecraft_dir: str | None = None):
+    def __init__(self, action_format: str = "strict", minecraft_dir: str | None = None, perturb: str | None = None):
         super().__init__(action_format)
+        if perturb is not None and perturb not in PERTURBATIONS:
+            raise ValueError(f"TextCraft perturb must be None or one of {PERTURBATIONS}, got {perturb!r}")
         self.minecraft_dir = minecraft_dir
-        self.book = recipe_book(minecraft_dir)
+        self.perturb = perturb
+        self.original_book = recipe_book(minecraft_dir)
+        self.book = self.original_book
+        """The recipes of the current task: the original book, or with perturb="recipes" a copy in
+        which the task's crafting tree contradicts Minecraft (`perturbed_book`)."""
         self.task_id: int | None = None
         self.goal: str | None = None
         self.inventory: Counter[str] = Counter()
@@ -475,11 +570,11 @@ class TextCraftEnv(TextEnv):
     def tasks(cls, split: str = "train", tier: int | None = None, **options) -> list[int]:
         """Task ids of `split`; `tier` (1-4) keeps only goals of that crafting depth.
 
-        `options` are the constructor's (`minecraft_dir` selects the data; `action_format` does
-        not affect tasks), so the same options can be passed to `make` and to `tasks`.
+        `options` are the constructor's (`minecraft_dir` selects the data; `action_format` and
+        `perturb` do not affect tasks), so the same options can be passed to `make` and to `tasks`.
         """
         check_split(split)
-        unknown = set(options) - {"minecraft_dir", "action_format"}
+        unknown = set(options) - {"minecraft_dir", "action_format", "perturb"}
         if unknown:
             raise TypeError(f"unknown TextCraft option(s): {', '.join(sorted(unknown))}")
         minecraft_dir = options.get("minecraft_dir")
@@ -513,14 +608,32 @@ class TextCraftEnv(TextEnv):
             raise ValueError(f"TextCraft task id must be in 0..{len(book.goals) - 1}, got {idx}")
         return idx
 
+    def _perturbed_book(self, idx: int) -> RecipeBook:
+        """The first of up to PERTURB_ATTEMPTS perturbations (each seeded by task id and attempt)
+        whose expert plan is within PLAN_LENGTH_TOLERANCE commands of the original's, else the
+        closest: changed counts can halve or double the crafts needed, and the probe should change
+        what the recipes say, not how long the task is. Needs an empty inventory."""
+        self.book = self.original_book
+        length = len(self.expert_plan())
+        best: tuple[int, RecipeBook] | None = None
+        for attempt in range(PERTURB_ATTEMPTS):
+            self.book = perturbed_book(self.original_book, self.goal, f"{idx}:{attempt}")
+            gap = abs(len(self.expert_plan()) - length)
+            if best is None or gap < best[0]:
+                best = (gap, self.book)
+            if gap <= PLAN_LENGTH_TOLERANCE:
+                break
+        return best[1]
+
     # -- episode ----------------------------------------------------------------------------
 
     def reset(self, task_id: int) -> tuple[str, dict]:
         """Start task `task_id`: empty inventory, and the goal's recipes plus distractors,
         shuffled by an RNG seeded with the task id (so the observation is always the same)."""
-        idx = self._check_task_id(task_id, self.book)
-        self.task_id, self.goal = idx, self.book.goals[idx]
+        idx = self._check_task_id(task_id, self.original_book)
+        self.task_id, self.goal = idx, self.original_book.goals[idx]
         self.inventory = Counter()
+        self.book = self.original_book if self.perturb is None else self._perturbed_book(idx)
         self.success = False
         rng = random.Random(idx)
         tree = self.book.tree(self.goal)

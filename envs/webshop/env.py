@@ -15,10 +15,12 @@ import re
 
 from envs.base import TextEnv, check_split, invalid_reply_observation
 from envs.webshop import pages
-from envs.webshop.catalog import Catalog, Goal, Product, get_catalog
+from envs.webshop.catalog import Catalog, Goal, Product, allowed_option, get_catalog
 from envs.webshop.reward import score_purchase
 
 CATALOG_OPTIONS = ("num_products", "seed", "items_path", "attributes_path", "human_goals_path", "reviews_path")
+PERTURBATIONS = ("invert",)
+"""Values of the `perturb` option (None: the goals as generated)."""
 MAX_KEYWORDS_CHARS = 200
 SUCCESS_EPS = 1e-9
 
@@ -41,6 +43,7 @@ Action: <one action>"""
 
 _OPENERS = re.compile(r"^(i need|i'm looking for|i am looking for|i want to buy|i want|find me|"
                       r"i am searching for|looking for)\s+", re.IGNORECASE)
+_PRICE_PHRASE = re.compile(r", and price (?:lower|higher) than")
 _EXPECTED = "a 'Thought: ...' line, then one 'Action: ...' line holding one action from the list below."
 
 
@@ -54,6 +57,14 @@ class WebShopEnv(TextEnv):
         seed: catalog seed; the same (num_products, seed) gives the same shop everywhere.
         items_path, attributes_path, human_goals_path, reviews_path: use the original WebShop
             files instead (see `envs.webshop.original`); `num_products` then keeps the first N.
+        perturb: "invert" makes each goal a recitation probe (RoR-Bench's idea for agents): one
+            constraint is inverted (`catalog.invert_goal`): "price lower than 50.00 dollars"
+            becomes "price higher than ..." where a pricier product of the same type matches
+            the rest, else one option becomes "a <kind> other than <value>". Buying what the
+            original goal asks for then scores below 1; the reward follows the inverted goal.
+            A goal that cannot be inverted either way (8 of the default shop's 100 test goals)
+            is replaced by the next one of its split that can; reset's info says which
+            (`perturbed`). Task ids and tiers are those of the original goals.
 
     Task ids index the catalog's goals: `tasks("test")` is the first 100, `tasks("train")` the
     rest. Tiers group goals by their number of constraints (attributes + options; the price
@@ -92,8 +103,11 @@ class WebShopEnv(TextEnv):
 
     def __init__(self, action_format: str = "strict", num_products: int | None = 1000, seed: int = 0,
                  items_path: str | None = None, attributes_path: str | None = None,
-                 human_goals_path: str | None = None, reviews_path: str | None = None):
+                 human_goals_path: str | None = None, reviews_path: str | None = None, perturb: str | None = None):
         super().__init__(action_format)
+        if perturb is not None and perturb not in PERTURBATIONS:
+            raise ValueError(f"webshop perturb must be None or one of {PERTURBATIONS}, got {perturb!r}")
+        self.perturb = perturb
         self.catalog: Catalog = get_catalog(num_products=num_products, seed=seed, items_path=items_path,
                                             attributes_path=attributes_path, human_goals_path=human_goals_path,
                                             reviews_path=reviews_path)
@@ -126,10 +140,14 @@ class WebShopEnv(TextEnv):
         n = len(self.catalog.goals)
         if isinstance(task_id, bool) or not isinstance(task_id, numbers.Integral) or not 0 <= task_id < n:
             raise ValueError(f"webshop task_id must be an integer in [0, {n}), got {task_id!r}")
-        self.goal = self.catalog.goals[int(task_id)]
+        self.goal = self.catalog.goals[int(task_id)] if self.perturb is None else self.catalog.inverted_goal(int(task_id))
         self._done, self._score, self._expert_query = False, 0.0, None
         self._to_search_page()
-        return self._page.observation, self._info(None, True)
+        info = self._info(None, True)
+        if self.perturb is not None:
+            info["perturbed"] = {"constraint": "price" if self.goal.price_lower is not None else "option",
+                                 "goal_id": self.goal.id}
+        return self._page.observation, info
 
     def step(self, reply) -> tuple[str, float, bool, bool, dict]:
         if self.goal is None:
@@ -276,13 +294,17 @@ class WebShopEnv(TextEnv):
                 if owner is not None and owner == option_kind and self._selected.get(option_kind) != value \
                         and value.lower() in self._page.clickables:
                     return f"click[{value}]"
+            for option_kind, excluded in goal.excluded_options.items():
+                value = allowed_option(self._product, option_kind, excluded)
+                if value is not None and self._selected.get(option_kind) != value:
+                    return f"click[{value}]"
             return "click[buy now]"
         return "click[< prev]"
 
     def _expert_keywords(self) -> str:
         if self._expert_query is None:
             goal = self.goal
-            wanted = _OPENERS.sub("", goal.instruction.split(", and price lower than")[0])[:MAX_KEYWORDS_CHARS]
+            wanted = _OPENERS.sub("", _PRICE_PHRASE.split(goal.instruction)[0])[:MAX_KEYWORDS_CHARS]
             candidates = [wanted, goal.name[:MAX_KEYWORDS_CHARS]]
             self._expert_query = next((q for q in candidates if goal.asin in self.catalog.search(q)), candidates[-1])
         return self._expert_query

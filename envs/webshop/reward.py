@@ -182,20 +182,37 @@ def option_matches(goal_options: Mapping[str, str], selected_options: Mapping[st
     return count
 
 
+def excluded_option_matches(excluded_options: Mapping[str, str], selected_options: Mapping[str, str]) -> int:
+    """How many excluded options (kind -> value the customer does not want) are respected: a value
+    of that kind is selected and it does not match the excluded one (by `option_matches`' rules)."""
+    count = 0
+    for kind, excluded in excluded_options.items():
+        chosen = next((v for k, v in selected_options.items() if k.lower() == kind.lower()), None)
+        count += chosen is not None and option_matches({kind: excluded}, {kind: chosen}) == 0
+    return count
+
+
 def purchase_reward(
     *, goal_attributes: Sequence[str], goal_options: Mapping[str, str], price_upper: float,
     price: float, selected_options: Mapping[str, str], product_attributes: Iterable[str],
     title: str, bullets: Iterable[str], description: str, r_type: float,
+    price_lower: float | None = None, excluded_options: Mapping[str, str] | None = None,
 ) -> tuple[float, dict]:
-    """The published reward from its parts; returns (reward, breakdown)."""
+    """The published reward from its parts; returns (reward, breakdown).
+
+    Inverted goals (the env's recitation probe) add two kinds of constraint, each counted like the
+    one it inverts: `price_lower` ("price higher than"; the price must exceed it) and
+    `excluded_options` (an option value the customer does not want, counted with the options).
+    """
+    excluded_options = excluded_options or {}
     n_attr = attribute_matches(goal_attributes, product_attributes, title, bullets, description)
-    n_opt = option_matches(goal_options, selected_options)
-    price_ok = price <= price_upper
-    total = len(goal_attributes) + len(goal_options) + 1
+    n_opt = option_matches(goal_options, selected_options) + excluded_option_matches(excluded_options, selected_options)
+    price_ok = price <= price_upper and (price_lower is None or price > price_lower)
+    total = len(goal_attributes) + len(goal_options) + len(excluded_options) + 1
     reward = r_type * (n_attr + n_opt + int(price_ok)) / total
     info = {
         "r_type": r_type, "attribute_matches": n_attr, "option_matches": n_opt, "price_ok": price_ok,
-        "num_attributes": len(goal_attributes), "num_options": len(goal_options),
+        "num_attributes": len(goal_attributes), "num_options": len(goal_options) + len(excluded_options),
     }
     return reward, info
 
@@ -208,6 +225,7 @@ def score_purchase(product, goal, selected_options: Mapping[str, str]) -> tuple[
         goal_attributes=goal.attributes, goal_options=goal.options, price_upper=goal.price_upper,
         price=product.price, selected_options=selected_options, product_attributes=product.attributes,
         title=product.title, bullets=product.bullets, description=product.description, r_type=match.r_type,
+        price_lower=goal.price_lower, excluded_options=goal.excluded_options,
     )
     info.update(query_match=match.query_match, category_match=match.category_match, title_score=match.title_score)
     return reward, info
