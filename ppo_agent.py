@@ -79,6 +79,8 @@ class Args:
     """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
     env_options: str = ""
     """comma-separated key=value options of the env, e.g. `reward=answer,setting=free,data=FILE` for tooluse"""
+    env_url: tuple[str, ...] = ()
+    """env servers (`python -m envs.server`, or AgentGym's) to play on instead of in this process; episodes are spread over them"""
 
     # model flags
     model: str = EMBEDDED_MODEL
@@ -183,6 +185,8 @@ def validate_args(args: Args) -> None:
         if not ok:
             raise SystemExit(f"error: {message}")
     options = env_options(args)
+    if args.env_url and options:
+        raise SystemExit("error: --env-options: with --env-url the env's options belong to the server (`python -m envs.server --env-options ...`)")
     accepted = inspect.signature(envs.env_class(args.env).__init__).parameters
     for key in options:
         if key not in accepted or key in ("self", "action_format"):
@@ -225,7 +229,12 @@ def env_options(args: Args) -> dict:
     return options
 
 
-def make_env(args: Args):
+def make_env(args: Args, slot: int = 0):
+    """The env of episode slot `slot`: in this process, or a client of one of the --env-url servers."""
+    if args.env_url:
+        from envs.remote import RemoteEnv
+
+        return RemoteEnv(args.env_url[slot % len(args.env_url)], env=args.env, action_format=args.action_format)
     try:
         return envs.make(args.env, action_format=args.action_format, **env_options(args))
     except (TypeError, ValueError) as e:  # a bad option value: name the flag, no traceback
@@ -385,6 +394,8 @@ class KVSampler:
 
     def __init__(self, model, pad_id: int, end_of_turn: int, temperature: float):
         self.model, self.pad_id, self.end_of_turn, self.temperature = model, pad_id, end_of_turn, temperature
+        # transformers 5 renamed `past_key_values` to `cache`; take whichever this version's forward has
+        self.cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self.reset()
 
     def reset(self) -> None:
@@ -403,7 +414,7 @@ class KVSampler:
         return picks
 
     def _forward(self, input_ids, mask, positions):
-        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=self.cache, use_cache=True).logits[:, -1]
+        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, **{self.cache_arg: self.cache}).logits[:, -1]
 
     @torch.no_grad()
     def __call__(self, prompts: list[list[int]], max_new_tokens: list[int]) -> list[list[int]]:
@@ -777,11 +788,16 @@ if __name__ == "__main__":
         model.load_state_dict(checkpoint["model"])
         critic.load_state_dict(checkpoint["critic"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-    train_tasks = envs.tasks(args.env, "train", tier=args.task_tier, **env_options(args))
-    test_tasks = envs.tasks(args.env, "test", tier=args.task_tier, **env_options(args))[: args.eval_tasks]
+    if args.env_url:
+        from envs.remote import remote_tasks
+
+        train_tasks, test_tasks = (remote_tasks(args.env_url[0], split, args.task_tier) for split in ("train", "test"))
+    else:
+        train_tasks, test_tasks = (envs.tasks(args.env, split, tier=args.task_tier, **env_options(args)) for split in ("train", "test"))
+    test_tasks = test_tasks[: args.eval_tasks]
     if len(train_tasks) < args.num_tasks:
         raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train_tasks)} train tasks of {args.env} tier {args.task_tier}")
-    env_list = [make_env(args) for _ in range(max(args.num_tasks * args.group_size, len(test_tasks)))]
+    env_list = [make_env(args, slot) for slot in range(max(args.num_tasks * args.group_size, len(test_tasks)))]
 
     sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, args.temperature)
 
@@ -930,7 +946,7 @@ if __name__ == "__main__":
         progress.set_postfix(success=f"{success_rate:.2f}", ret=f"{rewards.mean().item() if len(rewards) else 0:.2f}", horizon=horizon)
         progress.write(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
                           "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
-                          "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
+                          "env_failures": len(episodes) - len(done), "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(success_rate)

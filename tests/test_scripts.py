@@ -112,3 +112,41 @@ def test_real_default_model_one_iteration(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(records) == 1 and 0.0 <= records[0]["invalid_action_rate"] <= 1.0
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_env_server_killed_mid_run(script, tiny_model_dir, tmp_path):
+    """Play on an env server (--env-url) and SIGKILL it during the run: the episodes it held are masked
+    out and counted (env_failures), the iterations go on, and the clients reconnect once it is back."""
+    from test_server import ServerProcess
+
+    server = ServerProcess("vowels", "--max-envs", "64", log_dir=tmp_path).start()
+    stderr = open(tmp_path / "stderr.txt", "w")
+    proc = subprocess.Popen(
+        [sys.executable, script, "--env", "vowels", "--env-url", server.url, "--model", str(tiny_model_dir), "--total-iterations", "8",
+         "--num-tasks", "2", "--group-size", "2", "--max-new-tokens", "3", "--horizons", "2", "--save-every", "0",
+         "--runs-dir", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True,
+    )
+    records = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("{"):
+                records.append(json.loads(line))
+                if len(records) == 2:
+                    server.kill()
+                elif len(records) == 4:
+                    server.start()  # same port
+        assert proc.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
+    finally:
+        proc.kill()
+        server.stop()
+    failures = [r["env_failures"] for r in records]
+    assert len(records) == 8 and failures[:2] == [0, 0], failures
+    assert max(failures[2:4]) > 0, failures  # the server was down
+    assert failures[-1] == 0, failures  # and the clients reconnected
+
+
+def test_env_url_refuses_local_env_options(tmp_path):
+    proc, _ = run_script("grpo_agent.py", "--env", "vowels", "--env-url", "http://127.0.0.1:9", "--env-options", "a=1",
+                         "--runs-dir", tmp_path, timeout=120)
+    assert proc.returncode != 0 and "belong to the server" in proc.stderr
