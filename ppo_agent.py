@@ -501,6 +501,10 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
                 ep.failed, ep.done = True, True
                 ep.transcript.append(f"[env step failed: {e!r}]")
                 continue
+            if not np.isfinite(float(reward)):  # a broken reward would poison the whole batch's update
+                ep.failed, ep.done = True, True
+                ep.transcript.append(f"[env step failed: non-finite reward {reward!r}]")
+                continue
             ep.reward += float(reward)
             ep.success = bool(info.get("success", False))
             ep.invalid_actions += int(info.get("error") is not None)
@@ -757,6 +761,8 @@ if __name__ == "__main__":
     validate_args(args)
     run_dir = Path(args.runs_dir) / args.run_name if not args.resume else Path(args.resume)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob("checkpoint.tmp*"):  # a checkpoint write cut short by a kill: never read, removed
+        stale.unlink()
     if args.track:
         try:
             import wandb
@@ -772,6 +778,10 @@ if __name__ == "__main__":
     model, tokenizer = load_model(args.model, args.dtype)
     model.to(device)
     model.config.use_cache = True
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context and args.max_episode_tokens > context:  # episodes are cut at the model's context, never past it
+        print(f"warning: --max-episode-tokens {args.max_episode_tokens} exceeds the model's context; using {context}")
+        args.max_episode_tokens = context
     chat = ChatFormat(tokenizer)
     ref_model = None
     if args.kl_coef > 0:

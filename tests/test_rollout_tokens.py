@@ -85,6 +85,29 @@ def test_horizon_and_token_budget_truncate(tokenizer):
     assert ep.truncated and ep.turns == 1 and len(ep.token_ids) <= args.max_episode_tokens
 
 
+class LongPromptEnv(ScriptedEnv):
+    def reset(self, task_id):
+        super().reset(task_id)
+        return "word " * 3000, {"success": False, "score": 0.0}
+
+
+def test_episode_whose_prompt_overflows_the_budget_is_cut_and_counted(tokenizer):
+    """A first observation longer than --max-episode-tokens: the episode is truncated before any turn
+    (no sampled tokens, so it never reaches the update) while the other episodes play on."""
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=8, max_episode_tokens=512, format_reward=0.0)
+    seen = []
+
+    def sample(prompts, caps):
+        seen.append(max(len(p) for p in prompts))
+        return scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)])(prompts, caps)
+
+    eps = [Episode(task_id=0, group=0), Episode(task_id=1, group=0)]
+    rollout(sample, chat, [LongPromptEnv(), ScriptedEnv()], eps, horizon=3, args=args)
+    assert eps[0].truncated and eps[0].turns == 0 and sum(eps[0].loss_mask) == 0 and not eps[0].failed
+    assert eps[1].turns == 3 and max(seen) < args.max_episode_tokens
+
+
 def test_failed_env_is_masked_not_raised(tokenizer):
     class Broken(ScriptedEnv):
         def step(self, reply):
@@ -168,3 +191,18 @@ def test_kv_sampler_keeps_only_the_episodes_still_live(tiny_model_dir, tokenizer
     sampler.reset()
     assert second == sampler(longer, [2, 2])
     assert sampler._reuse([[99]]) is None
+
+
+class NanRewardEnv(ScriptedEnv):
+    def step(self, reply):
+        obs, _, done, truncated, info = super().step(reply)
+        return obs, float("nan"), done, truncated, info
+
+
+def test_non_finite_reward_masks_the_episode(tokenizer):
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=8, format_reward=0.0)
+    eps = [Episode(task_id=0, group=0), Episode(task_id=0, group=0)]
+    rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("x", False)] * 3), chat, [NanRewardEnv(), ScriptedEnv()], eps, horizon=3, args=args)
+    assert eps[0].failed and "non-finite reward" in eps[0].transcript[-1]
+    assert not eps[1].failed and eps[1].reward == 1.0

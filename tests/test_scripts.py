@@ -150,3 +150,38 @@ def test_env_url_refuses_local_env_options(tmp_path):
     proc, _ = run_script("grpo_agent.py", "--env", "vowels", "--env-url", "http://127.0.0.1:9", "--env-options", "a=1",
                          "--runs-dir", tmp_path, timeout=120)
     assert proc.returncode != 0 and "belong to the server" in proc.stderr
+
+
+def test_sigkill_at_any_point_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_path):
+    """SIGKILL during rollout, update or a checkpoint write (kills at several delays after an iteration
+    ends, plus a half-written temp checkpoint left behind): checkpoint.pt always loads, the resumed
+    run ends with the parameters of an uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    common = ["--env", "vowels", "--model", str(tiny_model_dir), "--num-tasks", "2", "--group-size", "2", "--max-new-tokens", "3",
+              "--horizons", "2", "--learning-rate", "1e-3", "--save-every", "1"]
+    full, _ = run_script("grpo_agent.py", *common, "--total-iterations", 4, "--runs-dir", tmp_path / "full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    reference = torch.load(run_dir_of(full) / "checkpoint.pt", weights_only=False)["model"]
+    for k, delay in enumerate([0.0, 0.15, 0.4]):
+        runs = tmp_path / f"killed{k}"
+        proc = subprocess.Popen([sys.executable, "grpo_agent.py", *common, "--total-iterations", "4", "--runs-dir", str(runs)],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for line in proc.stdout:
+            if line.startswith('{"iteration": 1'):
+                time.sleep(delay)
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=60)
+        (run_dir,) = list(runs.iterdir())
+        saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)  # never half-written
+        assert 1 <= saved["iteration"] <= 4
+        (run_dir / "checkpoint.tmp99999").write_bytes(b"half a checkpoint")  # as a kill during torch.save leaves
+        resumed, _ = run_script("grpo_agent.py", "--resume", run_dir, "--total-iterations", 4)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert not list(run_dir.glob("checkpoint.tmp*"))
+        final = torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+        for name, tensor in reference.items():
+            assert torch.equal(tensor, final[name]), (delay, name)
