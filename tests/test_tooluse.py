@@ -204,7 +204,9 @@ def test_ftrl_rewards_and_metrics_for_imperfect_episodes():
     env = ToolUseEnv(data=str(SAMPLE))
     try:
         env.reset(18)  # single hop, gold "128"
-        assert env.step("Answer: 128")[1] == pytest.approx(1 / (1 + 1))  # right answer, one sub-answer unsolved
+        _, reward, _, _, info = env.step("Answer: 128")
+        assert reward == pytest.approx(1 / (1 + 1))  # right answer, one sub-answer unsolved
+        assert not info["format_ok"]  # mandatory setting: an answer with no call is not well formed
         env.reset(18)
         assert env.step("")[1] == -0.5
         env.reset(18)

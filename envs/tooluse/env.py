@@ -402,7 +402,10 @@ class ToolUseEnv(TextEnv):
         # success: the answer is in the reply itself; correct: ToolHop's rule, which also accepts the
         # answer in the tool result just before the reply (the published metric, used by bench/toolhop.py)
         self.last_success = success
-        info = self._info(success=success, action=f"answer: {answer[:200]}", format_ok=bool(answer), correct=correct, answer=answer)
+        # a well-formed final turn has an answer, and in the mandatory setting comes after at least one call
+        # (otherwise a format bonus would pay the model for skipping the tools)
+        format_ok = bool(answer) and (self.setting != "mandatory" or self.stats["calls"] > 0)
+        info = self._info(success=success, action=f"answer: {answer[:200]}", format_ok=format_ok, correct=correct, answer=answer)
         if not reply.strip():
             info["error"] = "The reply was empty."
         return "The episode is over.", float(reward), True, False, info
