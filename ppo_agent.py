@@ -211,22 +211,10 @@ def adaptive_advance(success_rates: list[float], cut_rates: list[float], patienc
 
 def env_options(args: Args) -> dict:
     """--env-options "a=1,b=x" -> {"a": 1, "b": "x"} (ints, floats, true/false/none converted)."""
-    options = {}
-    for item in filter(None, (s.strip() for s in args.env_options.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"error: --env-options: expected key=value, got {item!r}")
-        value = value.strip()
-        for convert in (int, float):
-            try:
-                value = convert(value)
-                break
-            except ValueError:
-                pass
-        if isinstance(value, str) and value.lower() in ("true", "false", "none"):
-            value = {"true": True, "false": False, "none": None}[value.lower()]
-        options[key.strip()] = value
-    return options
+    try:
+        return envs.parse_options(args.env_options)
+    except ValueError as e:
+        raise SystemExit(f"error: --env-options: {e}") from None
 
 
 def make_env(args: Args, slot: int = 0):

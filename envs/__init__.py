@@ -34,6 +34,28 @@ def env_class(name: str) -> type[TextEnv]:
     return getattr(importlib.import_module(module), cls)
 
 
+def parse_options(text: str | None) -> dict:
+    """`k=v,k2=v2` -> {k: v}; values become int, float, bool or None where they read as one."""
+    options: dict = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected key=value, got {item.strip()!r}")
+        value = value.strip()
+        for convert in (int, float):
+            try:
+                value = convert(value)
+                break
+            except ValueError:
+                pass
+        if isinstance(value, str) and value.lower() in ("true", "false", "none"):
+            value = {"true": True, "false": False, "none": None}[value.lower()]
+        options[key.strip()] = value
+    return options
+
+
 def make(name: str, **options) -> TextEnv:
     """Create an env by name; `options` go to its constructor (e.g. `action_format="lenient"`)."""
     return env_class(name)(**options)
@@ -44,4 +66,4 @@ def tasks(name: str, split: str = "train", tier: int | None = None, **options) -
     return env_class(name).tasks(split, tier, **options)
 
 
-__all__ = ["ParsedReply", "TextEnv", "env_class", "make", "names", "parse_react", "tasks"]
+__all__ = ["ParsedReply", "TextEnv", "env_class", "make", "names", "parse_options", "parse_react", "tasks"]

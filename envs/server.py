@@ -119,28 +119,6 @@ def env_spec(env: TextEnv) -> dict:
     }
 
 
-def parse_env_options(text: str | None) -> dict:
-    """`k=v,k2=v2` -> {k: v}; values become int, float, bool or None where they read as one."""
-    options: dict = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"expected key=value, got {item.strip()!r}")
-        value = value.strip()
-        for convert in (int, float):
-            try:
-                value = convert(value)
-                break
-            except ValueError:
-                pass
-        if isinstance(value, str) and value.lower() in ("true", "false", "none"):
-            value = {"true": True, "false": False, "none": None}[value.lower()]
-        options[key.strip()] = value
-    return options
-
-
 def is_loopback(host: str) -> bool:
     """True when `host` names only this machine (127.0.0.0/8, ::1, localhost)."""
     host = host.strip().strip("[]")
@@ -518,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
     if warning:
         print(warning, file=sys.stderr, flush=True)
     try:
-        options = parse_env_options(args.env_options)
+        options = envs.parse_options(args.env_options)
         pool = EnvPool(args.env, options, args.max_envs, args.idle_timeout)
     except (TypeError, ValueError) as e:
         raise SystemExit(f"error: --env {args.env} --env-options {args.env_options!r}: {e}") from None

@@ -338,11 +338,11 @@ def test_non_loopback_warning(monkeypatch, capsys):
 
 
 def test_env_options_parsing():
-    assert env_server.parse_env_options("a=1, b=0.5,c=true,d=none,e=lenient") == {
+    assert envs.parse_options("a=1, b=0.5,c=true,d=none,e=lenient") == {
         "a": 1, "b": 0.5, "c": True, "d": None, "e": "lenient"}
-    assert env_server.parse_env_options("") == {}
+    assert envs.parse_options("") == {}
     with pytest.raises(ValueError):
-        env_server.parse_env_options("novalue")
+        envs.parse_options("novalue")
 
 
 # --------------------------------------------------------------------------- AgentGym's servers
