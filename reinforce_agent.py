@@ -407,7 +407,8 @@ class KVSampler:
         return picks
 
     def _forward(self, input_ids, mask, positions):
-        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, **{self.cache_arg: self.cache}).logits[:, -1]
+        # logits_to_keep=1: the LM head only on the last position (a prompt's other logits are never used)
+        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1, **{self.cache_arg: self.cache}).logits[:, -1]
 
     @torch.no_grad()
     def __call__(self, prompts: list[list[int]], max_new_tokens: list[int]) -> list[list[int]]:
@@ -696,11 +697,12 @@ def clipped_policy_loss(logprobs, old_logprobs, advantages, clip_coef):
     return loss, ratio
 
 
-def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: float, with_entropy: bool = False):
+def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: float, with_entropy: bool = False, entropy_grad: bool = False):
     """Log-probs of input_ids[:, 1:] under the model at `temperature`, only where loss_mask[:, 1:] is 1.
 
     input_ids, attention_mask, loss_mask: [B, T]. Returns logprobs [B, T-1] (0 off the mask) and,
-    if asked, the entropy [B, T-1]. The LM head runs only on the positions the loss needs (the
+    if asked, the entropy [B, T-1], differentiable only with `entropy_grad` (an entropy bonus; as a
+    metric it would double the backward through the vocabulary-sized tensors). The LM head runs only on the positions the loss needs (the
     model's boolean `logits_to_keep`), which is what keeps long episodes (mostly environment tokens)
     cheap. It is one call of the model's forward, so DDP's and FSDP's hooks run.
     """
@@ -712,7 +714,8 @@ def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: flo
     dense = torch.zeros(select.shape, dtype=logp.dtype, device=logp.device).masked_scatter(select, logp)
     if not with_entropy:
         return dense, None
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
+    with torch.enable_grad() if entropy_grad else torch.no_grad():
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
     return dense, torch.zeros_like(dense).masked_scatter(select, entropy)
 
 
@@ -951,7 +954,7 @@ def update(train_model, optimizer, params: list, episodes: list[Episode], advant
                     idx = [minibatch[j] for j in mb]
                     ids, attn, mask = pad_batch([episodes[i] for i in idx], device)
                     width = ids.shape[1] - 1
-                    logp, entropy = token_logprobs(train_model, ids, attn, mask, args.temperature, with_entropy=True)
+                    logp, entropy = token_logprobs(train_model, ids, attn, mask, args.temperature, with_entropy=True, entropy_grad=args.ent_coef > 0)
                     w = torch.stack([torch.nn.functional.pad(weights[j], (0, width - len(weights[j]))) for j in mb])
                     tok = mask[:, 1:].float()
 
