@@ -367,7 +367,8 @@ class KVSampler:
     and the observation) instead of re-encoding the whole history. Rows are left-padded and each
     turn's new tokens are left-padded inside their own chunk, so the cache has padding holes: the
     attention mask hides them and position ids count only real tokens, so every episode sees exactly
-    its own sequence. Sampled tokens are cut from the cache after the turn and encoded again with the
+    its own sequence. Identical prompts of a fresh cache (the members of a GRPO group on their first
+    turn) are encoded once and their cache copied to every row. Sampled tokens are cut from the cache after the turn and encoded again with the
     next turn's chunk (cheap, and the cache then always covers exactly the prompts it was given).
     Sampling is plain softmax(logits / T), no top-k/top-p; temperature 0 is greedy. A reply ends at
     its end-of-turn token (kept) or at its own token cap. Call `reset()` after every rollout: it frees
@@ -406,8 +407,11 @@ class KVSampler:
         self.model.eval()
         device = self.model.device
         picks = self._reuse(prompts) if self.cache is not None else None
-        if picks is None:
-            self.cache, mask, new = DynamicCache(), torch.zeros(len(prompts), 0, dtype=torch.long, device=device), prompts
+        if picks is None:  # a fresh cache; a GRPO group's identical first prompts are encoded once, then copied
+            distinct = {}
+            copy_of = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+            self.cache, new = DynamicCache(), [list(p) for p in distinct]
+            mask = torch.zeros(len(new), 0, dtype=torch.long, device=device)
         else:
             index = torch.tensor(picks, device=device)
             self.cache.batch_select_indices(index)
@@ -417,6 +421,10 @@ class KVSampler:
         mask = torch.cat([mask, torch.tensor([[0] * (width - len(n)) + [1] * len(n) for n in new], device=device)], 1)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         logits = self._forward(chunk, mask, positions[:, -width:])
+        if picks is None and len(new) < len(prompts):
+            index = torch.tensor(copy_of, device=device)
+            self.cache.batch_select_indices(index)
+            logits, mask, positions = logits[index], mask[index], positions[index]
         self.rows, self.mask = [list(p) for p in prompts], mask
         next_position = positions[:, -1:] + 1
         samples, live, fed = [[] for _ in prompts], [cap > 0 for cap in max_new_tokens], 0

@@ -206,3 +206,22 @@ def test_non_finite_reward_masks_the_episode(tokenizer):
     rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("x", False)] * 3), chat, [NanRewardEnv(), ScriptedEnv()], eps, horizon=3, args=args)
     assert eps[0].failed and "non-finite reward" in eps[0].transcript[-1]
     assert not eps[1].failed and eps[1].reward == 1.0
+
+
+def test_identical_first_prompts_are_encoded_once(tiny_model_dir, tokenizer):
+    """A GRPO group's members start from the same prompt: it is encoded once and the cache copied, and
+    greedy replies (first turn and, through the copied cache, the next) equal one sampler per prompt."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    fed = []
+    model.register_forward_pre_hook(lambda module, args, kwargs: fed.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    group = KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)
+    prompts = [[1, 2, 3, 4], [5, 6], [1, 2, 3, 4], [5, 6], [1, 2, 3, 4]]
+    first = group(prompts, [3] * 5)
+    assert fed[0] == 2  # the prefill saw the two distinct prompts, the decode steps all five rows
+    assert all(rows == 5 for rows in fed[1:])
+    singles = [KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)([p], [3])[0] for p in prompts]
+    assert first == singles
+    follow = [p + s + [7 + i] for i, (p, s) in enumerate(zip(prompts, first))]
+    second = group(follow, [2] * 5)
+    group.reset()
+    assert second == group(follow, [2] * 5)  # the copied rows carry on exactly like freshly encoded ones
