@@ -377,8 +377,10 @@ class KVSampler:
     turn's new tokens are left-padded inside their own chunk, so the cache has padding holes: the
     attention mask hides them and position ids count only real tokens, so every episode sees exactly
     its own sequence. Identical prompts of a fresh cache (the members of a GRPO group on their first
-    turn) are encoded once and their cache copied to every row. Sampled tokens are cut from the cache after the turn and encoded again with the
-    next turn's chunk (cheap, and the cache then always covers exactly the prompts it was given).
+    turn) are encoded once and their cache copied to every row. The sampled tokens stay in the cache
+    (a row whose reply ended feeds masked pads until the turn's last reply ends: more holes), so the
+    next turn encodes only a reply's last token (sampled, never fed), the template's glue and the
+    observation.
     Sampling is plain softmax(logits / T), no top-k/top-p; temperature 0 is greedy. A reply ends at
     its end-of-turn token (kept) or at its own token cap. Call `reset()` after every rollout: it frees
     the cache, which is stale once the weights change.
@@ -434,9 +436,8 @@ class KVSampler:
             index = torch.tensor(copy_of, device=device)
             self.cache.batch_select_indices(index)
             logits, mask, positions = logits[index], mask[index], positions[index]
-        self.rows, self.mask = [list(p) for p in prompts], mask
         next_position = positions[:, -1:] + 1
-        samples, live, fed = [[] for _ in prompts], [cap > 0 for cap in max_new_tokens], 0
+        samples, live = [[] for _ in prompts], [cap > 0 for cap in max_new_tokens]
         for _ in range(max(max_new_tokens)):
             if self.temperature == 0:
                 tokens = logits.argmax(-1)
@@ -451,9 +452,9 @@ class KVSampler:
             alive = torch.tensor(live, device=device)
             mask = torch.cat([mask, alive.long().unsqueeze(1)], 1)  # finished rows feed a masked pad
             logits = self._forward(torch.where(alive, tokens, self.pad_id).unsqueeze(1), mask, next_position)
-            next_position, fed = next_position + 1, fed + 1
-        if fed:
-            self.cache.crop(-fed)
+            next_position = next_position + 1
+        # what each row of the cache now holds: its prompt and every sampled token but the last
+        self.rows, self.mask = [list(p) + s[:-1] for p, s in zip(prompts, samples)], mask
         return samples
 
 

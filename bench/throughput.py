@@ -9,7 +9,8 @@ a. Batched multi-turn rollout (grpo_agent.rollout with the script's KVSampler, `
 b. One grpo_agent.py iteration vs one step of TRL's GRPOTrainer on TRL's single-turn workload
    (`--num-prompts` 8 x `--num-generations` 4 samples x `--completion-tokens` 32, the same length reward,
    the same sampling temperature). Ours is the script's loop for one iteration through the script's own
-   functions: rollout of 1-turn episodes, GRPO advantages, PPO-clip loss, backward, clipping, AdamW step.
+   functions: rollout of 1-turn episodes, GRPO advantages, PPO-clip loss, backward, clipping, AdamW step,
+   with one forward/backward over the whole batch like TRL (--micro-batch-tokens large enough).
    Also the compute limit: plain `model.generate` of the same samples plus one forward/backward and one
    AdamW step, no framework. Median seconds per step over `--steps` steps after one warm-up step.
    Goal: ours / TRL <= 0.75.
@@ -271,6 +272,7 @@ def arm_ours(args) -> dict:
     run_args = grpo_agent.Args(
         num_tasks=args.num_prompts, group_size=args.num_generations, max_new_tokens=args.completion_tokens,
         temperature=args.temperature, format_reward=0.0, demonstration=False,
+        micro_batch_tokens=16384,  # one forward/backward over the whole batch, as TRL's per_device_train_batch_size = 32 does
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=run_args.learning_rate, weight_decay=run_args.weight_decay)
     sampler = grpo_agent.KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, run_args.temperature)
