@@ -56,9 +56,10 @@ def test_parts_a_c_count_tokens_and_encoding_work(tiny_model_dir, tmp_path, caps
     assert context == no_reuse["context_tokens"] and len(context) == TURNS and context == sorted(context)
     assert reuse["rows"] == no_reuse["rows"] == [EPISODES] * TURNS
     assert reuse["sampled_tokens"] == no_reuse["sampled_tokens"] == [EPISODES * NEW_TOKENS] * TURNS
-    # without reuse a turn encodes the whole history; with it only what the turn added (reply, glue, observation)
+    # without reuse a turn encodes the whole history; with it only what the turn added (glue, observation)
+    # and the reply's last token: the others were fed while sampling and stayed in the cache
     assert no_reuse["prefill_tokens"] == [EPISODES * c for c in context]
-    assert reuse["prefill_tokens"] == [EPISODES * context[0]] + [EPISODES * (b - a) for a, b in zip(context, context[1:])]
+    assert reuse["prefill_tokens"] == [EPISODES * context[0]] + [EPISODES * (b - a - (NEW_TOKENS - 1)) for a, b in zip(context, context[1:])]
     assert reuse["prefill_last_over_first"] <= 1.0 < 2.0 <= no_reuse["prefill_last_over_first"]
     assert result["c"]["reuse_prefill_last_over_first"] == reuse["prefill_last_over_first"]
     assert len(reuse["turn_seconds"]) == len(no_reuse["turn_seconds"]) == TURNS
