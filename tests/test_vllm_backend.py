@@ -9,6 +9,7 @@ the trainer's (`debug/logprob_diff`). The last test runs the real engine where v
 """
 
 import math
+import os
 import subprocess
 import sys
 import types
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM
 
 import envs
 import grpo_agent
@@ -183,10 +184,13 @@ def test_bad_backend_flags_fail_fast(script, flags, message):
 
 
 def test_the_hf_path_never_imports_vllm(tiny_model_dir, tmp_path):
-    code = ("import sys, runpy; sys.argv = ['grpo_agent.py', '--env', 'vowels', '--model', sys.argv[1], '--total-iterations', '1', '--num-tasks', '1', "
-            "'--group-size', '2', '--max-new-tokens', '3', '--horizons', '1', '--runs-dir', sys.argv[2]]; "
-            "runpy.run_path('grpo_agent.py', run_name='__main__'); assert 'vllm' not in sys.modules, 'vllm imported'")
-    proc = subprocess.run([sys.executable, "-c", code, str(tiny_model_dir), str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    """A `vllm` package that raises when imported is first on the path: the HF backend trains anyway."""
+    (tmp_path / "poison" / "vllm").mkdir(parents=True)
+    (tmp_path / "poison" / "vllm" / "__init__.py").write_text("raise RuntimeError('the HF path imported vllm')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "poison"), str(REPO)])}
+    proc = subprocess.run([sys.executable, "grpo_agent.py", "--env", "vowels", "--model", str(tiny_model_dir), "--total-iterations", "1", "--num-tasks", "1",
+                           "--group-size", "2", "--max-new-tokens", "3", "--horizons", "1", "--runs-dir", str(tmp_path / "runs")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
