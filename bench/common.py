@@ -24,10 +24,10 @@ def load_policy(name: str = grpo_agent.EMBEDDED_MODEL, dtype: str = "float32"):
     """(model in eval mode, tokenizer, ChatFormat)."""
     model, tokenizer = grpo_agent.load_model(resolve_model(name), dtype)
     model.eval()
-    return model, tokenizer, grpo_agent.ChatFormat(tokenizer)
+    return model, tokenizer, grpo_agent.ChatFormat(tokenizer, model.generation_config.eos_token_id)
 
 
 def make_sampler(model, tokenizer, chat, temperature: float, batch_size: int = 16):
-    """sample_fn(prompts, caps) for grpo_agent.rollout: the scripts' KVSampler (greedy at temperature 0).
+    """sample_fn(prompts, caps, stops) for grpo_agent.rollout: the scripts' KVSampler (greedy at temperature 0).
     The caller plays at most `batch_size` episodes per rollout and calls `.reset()` between rollouts."""
-    return grpo_agent.KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, temperature)
+    return grpo_agent.KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, temperature)

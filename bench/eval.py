@@ -76,7 +76,10 @@ def parse_args(argv=None):
     p.add_argument("--demonstration", action=argparse.BooleanOptionalAction, default=True,
                    help="show the env's one-shot example turns (as training does by default)")
     p.add_argument("--env-options", default="", help="key=value,... passed to every env listed")
-    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    p.add_argument("--dtype", choices=["auto", "float32", "bf16-mixed", "bfloat16"], default="auto",
+                   help="as the scripts' --dtype (auto: bf16-mixed where the hardware multiplies in bf16)")
+    p.add_argument("--stop-at-action", action=argparse.BooleanOptionalAction, default=True,
+                   help="end a turn at the reply's first complete action (as the scripts do by default)")
     p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
     p.add_argument("--out", default=None, help="write the result JSON here")
     args = p.parse_args(argv)
@@ -237,6 +240,7 @@ def evaluate_env(name: str, task_ids: list[int], sample, chat, args) -> dict:
     run_args = grpo_agent.Args(
         env=name, action_format=args.action_format, env_options=args.env_options, format_reward=0.0,
         max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens, demonstration=args.demonstration,
+        stop_at_action=args.stop_at_action, dtype=args.dtype,
     )
     jobs = [(g, t) for g, t in enumerate(task_ids) for _ in range(args.k)]
     pool = [Recorded(grpo_agent.make_env(run_args)) for _ in range(min(args.batch_size, len(jobs)))]
@@ -247,7 +251,8 @@ def evaluate_env(name: str, task_ids: list[int], sample, chat, args) -> dict:
         for start in range(0, len(jobs), args.batch_size):
             chunk = jobs[start : start + args.batch_size]
             episodes = [grpo_agent.Episode(task_id=t, group=g) for g, t in chunk]
-            grpo_agent.rollout(sample, chat, pool[: len(chunk)], episodes, horizon, run_args)
+            with grpo_agent.autocast(args.dtype, torch.device("cuda" if torch.cuda.is_available() else "cpu")):
+                grpo_agent.rollout(sample, chat, pool[: len(chunk)], episodes, horizon, run_args)
             for env, ep in zip(pool, episodes):
                 reset_ok = env.reset_info is not None
                 if reset_ok and categories.get(ep.task_id) is None:
@@ -281,13 +286,16 @@ def evaluate_env(name: str, task_ids: list[int], sample, chat, args) -> dict:
 def evaluate(args) -> dict:
     t0 = time.perf_counter()
     task_lists = {name: select_tasks(name, args) for name in args.env}  # bad --tier / options fail before the model loads
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    args.dtype = grpo_agent.resolve_dtype(args.dtype, device)
     model, tokenizer, chat = load_policy(args.model, args.dtype)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
     sample = make_sampler(model, tokenizer, chat, args.temperature, args.batch_size)
     result = {
         "model": args.model, "split": args.split, "tier": args.tier, "limit": args.limit, "k": args.k,
         "temperature": args.temperature, "max_new_tokens": args.max_new_tokens, "max_episode_tokens": args.max_episode_tokens,
         "action_format": args.action_format, "demonstration": args.demonstration, "env_options": args.env_options,
+        "dtype": args.dtype, "stop_at_action": args.stop_at_action,
         "seed": args.seed, "envs": {},
     }
     for name in args.env:

@@ -136,12 +136,12 @@ class TimedPolicy:
     def __init__(self, model, sampler, counter: ForwardCounter, reuse: bool = True):
         self.model, self.sampler, self.counter, self.reuse, self.turns = model, sampler, counter, reuse, []
 
-    def __call__(self, prompts, caps):
+    def __call__(self, prompts, caps, stops=None):
         if not self.reuse:
             self.sampler.reset()  # drop the cache: the whole history is encoded again
         self.model.eval()
         start, t0 = len(self.counter.calls), time.perf_counter()
-        samples = self.sampler(prompts, caps)
+        samples = self.sampler(prompts, caps, stops)
         sync()
         calls = self.counter.calls[start:]
         self.turns.append({"seconds": time.perf_counter() - t0, "rows": len(prompts), "context_tokens": max(map(len, prompts)),

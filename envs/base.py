@@ -6,6 +6,7 @@ An env follows Gymnasium's signatures with text in and text out:
     obs, reward, terminated, truncated, info = env.step(reply_text)
     env.close()
 
+`env.reply_complete(text)` says when a reply already holds its action (a sampler may stop there).
 `env.instructions` is the task-independent instruction prompt (it becomes the system message);
 `env.demonstration` optional example turns that may precede the task;
 `reset` returns the first observation of one task. `step` takes the agent's *whole* reply and
@@ -41,6 +42,12 @@ class ParsedReply:
 
 
 _ACTION_RE = re.compile(r"action\s*:", re.IGNORECASE)
+_COMPLETE_ACTION_RE = re.compile(r"action\s*:[ \t]*[^\s][^\n]*\n", re.IGNORECASE)
+
+
+def reply_has_complete_action(reply: str) -> bool:
+    """True once a ReAct reply has an `Action:` marker followed by a command and the end of that line."""
+    return _COMPLETE_ACTION_RE.search(reply[:MAX_REPLY_CHARS]) is not None
 
 
 def parse_react(reply: str, command_re: re.Pattern | None = None, lenient: bool = False) -> ParsedReply:
@@ -108,6 +115,12 @@ class TextEnv:
 
     def parse(self, reply: str) -> ParsedReply:
         return parse_react(reply, self.command_re, lenient=self.action_format == "lenient")
+
+    def reply_complete(self, reply: str) -> bool:
+        """Whether the reply so far already holds its action, so a sampler may end the turn there: ReAct's
+        first `Action:` line is complete at its newline (what follows is ignored by the parser, or a second
+        `Action:` line would make the reply invalid)."""
+        return reply_has_complete_action(reply)
 
     def expert_action(self) -> str:
         """The next command of the env's scripted expert from the current state."""

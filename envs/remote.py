@@ -192,6 +192,14 @@ class RemoteEnv(TextEnv):
     def __repr__(self) -> str:
         return f"RemoteEnv({self.url!r}, env={self.name!r}, id={self.env_id})"
 
+    def reply_complete(self, reply: str) -> bool:
+        """The local env's rule for a finished reply when the env is one of ours by name, else ReAct's."""
+        from envs import _REGISTRY, env_class  # lazy: an env module's heavy imports only when used
+
+        if self.name in _REGISTRY:
+            return env_class(self.name).reply_complete(self, reply)
+        return super().reply_complete(reply)
+
     def __enter__(self):
         return self
 

@@ -65,7 +65,7 @@ def scripted(reply_for_position):
     """A sampler whose reply to the i-th prompt of a batch is reply_for_position(i)."""
 
     def make_sampler(model, tokenizer, chat, temperature, batch_size):
-        def sample(prompts, caps):
+        def sample(prompts, caps, stops=None):
             return [tokenizer(reply_for_position(i), add_special_tokens=False).input_ids + [chat.end_of_turn]
                     for i in range(len(prompts))]
 

@@ -127,3 +127,42 @@ def test_adaptive_advance():
         best = max(range(n), key=lambda i: (s[i], -i))
         expected = n >= least and (n - 1 - best >= patience or c[-1] < cut)
         assert adaptive_advance(s, c, patience, cut, least) == expected
+
+
+# -- precision -------------------------------------------------------------------------------
+
+
+def test_resolve_dtype_auto_follows_the_hardware(monkeypatch):
+    import grpo_agent
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(grpo_agent, "hardware_bf16", lambda device: True)
+    assert grpo_agent.resolve_dtype("auto", cpu) == "bf16-mixed"
+    monkeypatch.setattr(grpo_agent, "hardware_bf16", lambda device: False)
+    assert grpo_agent.resolve_dtype("auto", cpu) == "float32"
+    for explicit in ("float32", "bf16-mixed", "bfloat16"):
+        assert grpo_agent.resolve_dtype(explicit, cpu) == explicit
+
+
+def test_bf16_mixed_keeps_fp32_weights_and_optimizer_state_and_close_logprobs(tiny_model_dir):
+    """bf16-mixed: the matmuls in bf16, everything the optimizer touches in fp32; its log-probs are the
+    fp32 ones up to bf16 rounding, and the same function gives the same numbers in rollout and update."""
+    import grpo_agent
+
+    model, _ = grpo_agent.load_model(str(tiny_model_dir), "bf16-mixed")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    ids = torch.randint(5, 200, (2, 12), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    exact, _ = grpo_agent.token_logprobs(model, ids, mask, mask, 1.0)
+    with grpo_agent.autocast("bf16-mixed", torch.device("cpu")):
+        mixed, _ = grpo_agent.token_logprobs(model, ids, mask, mask, 1.0)
+        again, _ = grpo_agent.token_logprobs(model, ids, mask, mask, 1.0)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, again)
+    assert (mixed - exact).abs().max() < 0.1 and not torch.equal(mixed, exact)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with grpo_agent.autocast("bf16-mixed", torch.device("cpu")):
+        loss = -grpo_agent.token_logprobs(model, ids, mask, mask, 1.0)[0].sum()
+    loss.backward()
+    optimizer.step()
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)
+    assert all(s["exp_avg"].dtype == torch.float32 for s in optimizer.state.values())

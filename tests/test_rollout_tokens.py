@@ -31,7 +31,7 @@ def scripted_sampler(tokenizer, eot, replies):
     """A 'policy' that emits canonical tokenizations, ending with end-of-turn unless told to be cut."""
     calls = iter(replies)
 
-    def sample(prompts, caps):
+    def sample(prompts, caps, stops=None):
         text, cut = next(calls)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         return [ids if cut else ids + [eot] for _ in prompts]
@@ -98,9 +98,9 @@ def test_episode_whose_prompt_overflows_the_budget_is_cut_and_counted(tokenizer)
     args = Args(max_new_tokens=8, max_episode_tokens=512, format_reward=0.0)
     seen = []
 
-    def sample(prompts, caps):
+    def sample(prompts, caps, stops=None):
         seen.append(max(len(p) for p in prompts))
-        return scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)])(prompts, caps)
+        return scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)])(prompts, caps, stops)
 
     eps = [Episode(task_id=0, group=0), Episode(task_id=1, group=0)]
     rollout(sample, chat, [LongPromptEnv(), ScriptedEnv()], eps, horizon=3, args=args)
@@ -130,8 +130,8 @@ def test_sampled_ids_from_a_real_model_are_kept_exactly(tiny_model_dir, tokenize
     returned = []
     sampler = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, 1.0)
 
-    def sample(prompts, caps):
-        out = sampler(prompts, caps)
+    def sample(prompts, caps, stops=None):
+        out = sampler(prompts, caps, stops)
         returned.append(out)
         return out
 
@@ -168,11 +168,11 @@ def test_kv_cache_reuse_matches_encoding_the_whole_history(tiny_model_dir, token
     fresh = KVSampler(model, tokenizer.pad_token_id, chat.end_of_turn, 0.0)
     reused = []
 
-    def compare(prompts, caps):
+    def compare(prompts, caps, stops=None):
         reused.append(cached.cache is not None and cached._reuse(prompts) is not None)
-        a = cached(prompts, caps)
+        a = cached(prompts, caps, stops)
         fresh.reset()
-        assert a == fresh(prompts, caps)
+        assert a == fresh(prompts, caps, stops)
         return a
 
     eps = [Episode(task_id=i, group=0) for i in range(4)]
@@ -225,3 +225,80 @@ def test_identical_first_prompts_are_encoded_once(tiny_model_dir, tokenizer):
     second = group(follow, [2] * 5)
     group.reset()
     assert second == group(follow, [2] * 5)  # the copied rows carry on exactly like freshly encoded ones
+
+
+# -- a turn ends at a complete action, or at any end id of the model ----------------------------
+
+
+def test_kv_sampler_stops_where_the_stop_function_says_and_carries_on_exactly(tiny_model_dir, tokenizer):
+    """A row whose `stops` fires ends there (that token kept, nothing after it); the cache it leaves
+    behind gives the next turn exactly what a fresh sampler gives."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    sampler = KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)
+    prompts = [[1, 2, 3], [4, 5, 6, 7]]
+    free = KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)(prompts, [6, 6])
+    stopped = sampler(prompts, [6, 6], [lambda ids: len(ids) >= 2, lambda ids: False])
+    assert stopped == [free[0][:2], free[1]]
+    follow = [p + s + [9] for p, s in zip(prompts, stopped)]
+    second = sampler(follow, [3, 3])
+    assert second == KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)(follow, [3, 3])
+
+
+def test_kv_sampler_ends_a_reply_at_any_stop_id(tiny_model_dir, tokenizer):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    free = KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)([[1, 2, 3]], [6])[0]
+    stop_id = free[2]  # a token the greedy reply samples third becomes an end id: the reply ends there
+    stopped = KVSampler(model, tokenizer.pad_token_id, (tokenizer.eos_token_id, stop_id), 0.0)([[1, 2, 3]], [6])[0]
+    assert stopped == free[: free.index(stop_id) + 1]
+
+
+def test_chat_format_stop_ids_include_the_generation_config_end_ids(tokenizer):
+    chat = ChatFormat(tokenizer, [tokenizer.eos_token_id, 0, 7])  # the end-of-turn first, no duplicates
+    assert chat.stop_ids == (tokenizer.eos_token_id, 0, 7)
+    assert ChatFormat(tokenizer, 5).stop_ids == (tokenizer.eos_token_id, 5)
+    assert ChatFormat(tokenizer).stop_ids == (tokenizer.eos_token_id,)
+
+
+def test_a_reply_ended_by_another_end_id_is_trained_and_closed_by_the_template(tokenizer):
+    """Qwen's <|endoftext|> ends a reply like <|im_end|>: it was sampled (mask 1); the template's own
+    end-of-turn is appended after it, never sampled (mask 0)."""
+    other_end = 0  # SmolLM2's <|endoftext|>
+    chat = ChatFormat(tokenizer, [other_end])
+    args = Args(max_new_tokens=16, format_reward=0.0)
+    reply = tokenizer("Action: look", add_special_tokens=False)["input_ids"] + [other_end]
+    ep = rollout(lambda prompts, caps, stops=None: [reply for _ in prompts], chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=1, args=args)[0]
+    start = ep.loss_mask.index(1)
+    assert ep.token_ids[start : start + len(reply)] == reply and ep.loss_mask[start : start + len(reply)] == [1] * len(reply)
+    assert ep.token_ids[start + len(reply)] == chat.end_of_turn and ep.loss_mask[start + len(reply)] == 0
+    assert sum(ep.loss_mask) == len(reply)
+
+
+class CompleteAfterThreeCharsEnv(ScriptedEnv):
+    def reply_complete(self, reply):
+        return len(reply) >= 3
+
+
+def test_rollout_hands_the_env_rule_to_the_sampler_on_the_decoded_reply(tiny_model_dir, tokenizer):
+    """--stop-at-action: the sampler's stop functions read the text of the sampled ids through the env's
+    `reply_complete`; the stopped reply gets the template's end-of-turn with mask 0."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    chat = ChatFormat(tokenizer)
+    sampler = KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, 1.0)
+    seen = []
+
+    def sample(prompts, caps, stops=None):
+        seen.append(stops)
+        return sampler(prompts, caps, stops)
+
+    torch.manual_seed(0)
+    args = Args(max_new_tokens=12, format_reward=0.0, stop_at_action=True)
+    ep = rollout(sample, chat, [CompleteAfterThreeCharsEnv()], [Episode(task_id=0, group=0)], horizon=2, args=args)[0]
+    assert all(stops is not None for stops in seen)
+    for reply in ep.transcript[1::2]:
+        text = reply.removeprefix("[agent] ")
+        # complete at the first token that brought the text to 3 characters (or an end token before it)
+        assert len(text) >= 3 or len(tokenizer(text, add_special_tokens=False)["input_ids"]) < 12
+    args = Args(max_new_tokens=12, format_reward=0.0, stop_at_action=False)
+    seen.clear()
+    rollout(sample, chat, [CompleteAfterThreeCharsEnv()], [Episode(task_id=0, group=0)], horizon=1, args=args)
+    assert seen == [None]

@@ -215,7 +215,7 @@ def recite_sampler(plans: dict[str, list[str]]):
     recognises in the prompt (by the TextCraft goal line or the WebShop instruction)."""
 
     def make_sampler(model, tokenizer, chat, temperature, batch_size):
-        def sample(prompts, caps):
+        def sample(prompts, caps, stops=None):
             out = []
             for prompt in prompts:
                 text = tokenizer.decode(prompt)

@@ -21,7 +21,7 @@ def scripted(replies_for_turn):
     """A sampler that answers turn k (counted from the tool responses in the prompt) with replies_for_turn(k)."""
 
     def make_sampler(model, tokenizer, chat, temperature, batch_size):
-        def sample(prompts, caps):
+        def sample(prompts, caps, stops=None):
             out = []
             for prompt in prompts:
                 turn = tokenizer.decode(prompt).count("<tool_response>\n")

@@ -216,6 +216,11 @@ class SearchQAEnv(TextEnv):
     def parse(self, reply) -> TagReply:
         return parse_reply(reply, lenient=self.action_format == "lenient")
 
+    def reply_complete(self, reply: str) -> bool:
+        """Complete at the first closed `<search>...</search>` or `<answer>...</answer>` pair: Search-R1
+        stops generation at these closing tags (only the first action of a reply is run)."""
+        return parse_reply(reply, lenient=False).action is not None
+
     # -- tasks ------------------------------------------------------------------------------
 
     @classmethod

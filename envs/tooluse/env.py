@@ -339,6 +339,10 @@ class ToolUseEnv(TextEnv):
             self.stats[kind] += 1
         return f"an error occurred when calling {call['name']}: {message}", False
 
+    def reply_complete(self, reply: str) -> bool:
+        """Never before the end-of-turn token: one reply may hold several tool calls."""
+        return False
+
     def step(self, reply: str) -> tuple[str, float, bool, bool, dict]:
         if self.task is None:
             raise RuntimeError("call reset(task_id) before step()")
