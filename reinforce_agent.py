@@ -84,7 +84,8 @@ class Args:
     action_format: Literal["strict", "lenient"] = "lenient"
     """strict: only the published 'Action: ...' format; lenient: also a bare command line"""
     format_reward: float = 0.1
-    """reward added for every turn with a well-formed, executable action (0 = paper-faithful)"""
+    """format reward: this times the share of an episode's turns with a well-formed, executable action,
+    so an episode earns at most this whatever its length (0 = paper-faithful)"""
     demonstration: bool = True
     """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
     env_options: str = ""
@@ -353,6 +354,9 @@ class Episode:
     reward: float = 0.0
     """sum of the env's rewards"""
     format_reward: float = 0.0
+    """--format-reward times well_formed_turns / turns: at most --format-reward per episode"""
+    well_formed_turns: int = 0
+    """turns whose reply held a well-formed, executable action (the env's `format_ok`)"""
     success: bool = False
     turns: int = 0
     invalid_actions: int = 0
@@ -585,7 +589,10 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.reward += float(reward)
             ep.success = bool(info.get("success", False))
             ep.invalid_actions += int(info.get("error") is not None)
-            ep.format_reward += args.format_reward * bool(info.get("format_ok", False))
+            # a per-turn mean, not a sum: a sum grows with the episode's length (up to 3.0 at horizon 30 with
+            # the default 0.1, more than a success), so stalling to the horizon would pay more than finishing
+            ep.well_formed_turns += bool(info.get("format_ok", False))
+            ep.format_reward = args.format_reward * ep.well_formed_turns / ep.turns
             if terminated or truncated or turn == horizon - 1:
                 ep.done = True
                 ep.truncated = not terminated

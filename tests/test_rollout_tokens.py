@@ -2,6 +2,7 @@
 exactly the sampled ids (end-of-turn included), and the whole sequence is what the chat template
 gives for the final conversation."""
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
@@ -225,3 +226,45 @@ def test_identical_first_prompts_are_encoded_once(tiny_model_dir, tokenizer):
     second = group(follow, [2] * 5)
     group.reset()
     assert second == group(follow, [2] * 5)  # the copied rows carry on exactly like freshly encoded ones
+
+
+class FormatEnv(ScriptedEnv):
+    """Says done with reward 1 at turn `done_at` (never when None); turn t's action is well-formed when `well_formed[t]`."""
+
+    def __init__(self, done_at, well_formed):
+        super().__init__()
+        self.done_at, self.well_formed = done_at, well_formed
+
+    def step(self, reply):
+        self.t += 1
+        done = self.t == self.done_at
+        return "obs", float(done), done, False, {"success": done, "score": 0.0, "format_ok": self.well_formed[self.t - 1]}
+
+
+def play(tokenizer, env, horizon, format_reward=0.1):
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=8, max_episode_tokens=8192, format_reward=format_reward)
+    sampler = scripted_sampler(tokenizer, chat.end_of_turn, [("Action: x", False)] * horizon)
+    return rollout(sampler, chat, [env], [Episode(task_id=0, group=0)], horizon=horizon, args=args)[0]
+
+
+def test_format_reward_is_a_per_turn_mean(tokenizer):
+    """--format-reward times the share of well-formed turns: an episode earns at most the coefficient
+    however many turns it plays (a per-turn sum paid 3.0 at horizon 30 with 0.1, more than a success)."""
+    stalling = play(tokenizer, FormatEnv(None, [True] * 30), horizon=30)
+    assert stalling.turns == 30 and stalling.well_formed_turns == 30 and not stalling.success
+    assert stalling.format_reward == pytest.approx(0.1) and stalling.total_reward == pytest.approx(0.1)
+    half = play(tokenizer, FormatEnv(None, [True, False] * 3), horizon=6)
+    assert half.well_formed_turns == 3 and half.format_reward == pytest.approx(0.1 * 3 / 6)
+    assert play(tokenizer, FormatEnv(None, [False] * 4), horizon=4).format_reward == 0.0
+    assert play(tokenizer, FormatEnv(None, [True] * 4), horizon=4, format_reward=0.0).format_reward == 0.0
+
+
+def test_finishing_beats_stalling_to_the_horizon(tokenizer):
+    short = play(tokenizer, FormatEnv(2, [False, True]), horizon=30)  # one malformed turn, then done
+    stalling = play(tokenizer, FormatEnv(None, [True] * 30), horizon=30)
+    assert short.success and short.turns == 2 and short.format_reward == pytest.approx(0.05)
+    assert short.total_reward > stalling.total_reward
+    for coef in (0.1, 0.5, 0.99):  # as long as the coefficient is below the success reward of 1
+        short, stalling = play(tokenizer, FormatEnv(1, [False]), 30, coef), play(tokenizer, FormatEnv(None, [True] * 30), 30, coef)
+        assert short.total_reward > stalling.total_reward
