@@ -397,6 +397,9 @@ class Episode:
     turns: int = 0
     invalid_actions: int = 0
     truncated: bool = False
+    """cut before the env said terminated: at the horizon, by the token budget or by the env's own truncation"""
+    horizon_cut: bool = False
+    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's cut"""
     failed: bool = False
     """the env raised: the episode is logged and masked out of the update"""
     done: bool = False
@@ -632,6 +635,7 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             if terminated or truncated or turn == horizon - 1:
                 ep.done = True
                 ep.truncated = not terminated
+                ep.horizon_cut = not (terminated or truncated)
                 continue
             delta = chat.observation(obs, env.observation_role, info.get("messages"))
             if len(ep.token_ids) + len(delta) + 1 >= args.max_episode_tokens:
@@ -1309,14 +1313,17 @@ if __name__ == "__main__":
         turns = max(sum(ep.turns for ep in done), 1)
         diffs = [d for part in gather(diffs) for d in part]
         success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
-        cut_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        truncated_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        # the adaptive horizon counts only the horizon's cuts: the token budget's and the env's own are no sign that it is short
+        horizon_cut_rate = float(np.mean([ep.horizon_cut for ep in done])) if done else 0.0
         if rank == 0:
             writer.add_scalar("charts/success_rate", success_rate, iteration)
             writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/horizon", horizon, iteration)
-            writer.add_scalar("charts/truncated_rate", cut_rate, iteration)
+            writer.add_scalar("charts/truncated_rate", truncated_rate, iteration)
+            writer.add_scalar("charts/horizon_cut_rate", horizon_cut_rate, iteration)
             writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
             writer.add_scalar("charts/env_failures", env_failures, iteration)
             writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
@@ -1344,7 +1351,7 @@ if __name__ == "__main__":
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(success_rate)
-            schedule["cut"].append(cut_rate)
+            schedule["cut"].append(horizon_cut_rate)
             if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
                 schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
 

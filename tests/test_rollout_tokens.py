@@ -268,3 +268,34 @@ def test_finishing_beats_stalling_to_the_horizon(tokenizer):
     for coef in (0.1, 0.5, 0.99):  # as long as the coefficient is below the success reward of 1
         short, stalling = play(tokenizer, FormatEnv(1, [False]), 30, coef), play(tokenizer, FormatEnv(None, [True] * 30), 30, coef)
         assert short.total_reward > stalling.total_reward
+
+
+class EnvTruncatesEnv(ScriptedEnv):
+    """Truncates the episode itself (its own step limit) at turn `at`, never terminates."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def step(self, reply):
+        self.t += 1
+        return "obs", 0.0, False, self.t == self.at, {"success": False, "score": 0.0, "format_ok": True}
+
+
+def test_only_the_horizon_sets_horizon_cut(tokenizer):
+    """`horizon_cut` (the adaptive horizon's cut rate) is set only when the horizon ended the episode;
+    `truncated` also counts the token budget's cuts and the env's own truncation."""
+    chat = ChatFormat(tokenizer)
+
+    def ends(env, horizon, max_episode_tokens=4096):
+        args = Args(max_new_tokens=8, max_episode_tokens=max_episode_tokens, format_reward=0.0)
+        ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env], [Episode(task_id=0, group=0)], horizon, args)[0]
+        return ep.turns, ep.truncated, ep.horizon_cut
+
+    assert ends(ScriptedEnv(), horizon=2) == (2, True, True)  # the horizon: cut
+    assert ends(ScriptedEnv(), horizon=3) == (3, False, False)  # the env terminates on the horizon's last turn: no cut
+    assert ends(ScriptedEnv(), horizon=5) == (3, False, False)
+    assert ends(EnvTruncatesEnv(2), horizon=5) == (2, True, False)  # the env's own truncation
+    assert ends(EnvTruncatesEnv(3), horizon=3) == (3, True, False)  # ... even on the horizon's last turn
+    prompt_len = len(chat.prompt(ScriptedEnv.instructions, "Question 1 of task 0?", ScriptedEnv.demonstration))
+    assert ends(ScriptedEnv(), horizon=5, max_episode_tokens=prompt_len + 12) == (1, True, False)  # the token budget
