@@ -121,8 +121,12 @@ class Args:
     """episodes per task (the critic is the baseline: PPO compares no episodes, 1 is fine)"""
     gamma: float = 1.0
     """discount per GAE step (a sampled token, or a turn with --gae-level turn; environment tokens are skipped)"""
-    gae_lambda: float = 0.95
-    """GAE lambda"""
+    gae_lambda: float = 1.0
+    """GAE lambda of the policy's advantages. 1 (verl's default): the return minus the value, which reaches the first turn
+    whole while the critic knows nothing; below 1, with V = 0, a step's advantage is lambda^(steps after it) x R"""
+    critic_gae_lambda: float = 1.0
+    """GAE lambda of the critic's return targets, apart from the policy's (decoupled GAE, as VC-PPO and VAPO);
+    below 1 the targets of early steps lean on the critic's own values, 0 at the start"""
     gae_level: Literal["token", "turn"] = "token"
     """token: one value and advantage per sampled token; turn: one per turn, broadcast to its sampled tokens"""
     norm_adv: bool = True
@@ -198,7 +202,8 @@ def validate_args(args: Args) -> None:
         (0.0 <= args.adaptive_cut_rate <= 1.0, "--adaptive-cut-rate must be in [0, 1]"),
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
-        (0 < args.gamma <= 1 and 0 <= args.gae_lambda <= 1, "--gamma must be in (0, 1] and --gae-lambda in [0, 1]"),
+        (0 < args.gamma <= 1 and 0 <= args.gae_lambda <= 1 and 0 <= args.critic_gae_lambda <= 1,
+         "--gamma must be in (0, 1], --gae-lambda and --critic-gae-lambda in [0, 1]"),
         (args.critic_learning_rate > 0 and args.vf_coef >= 0 and args.vf_clip >= 0, "--critic-learning-rate must be > 0, --vf-coef and --vf-clip >= 0"),
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
@@ -1280,7 +1285,9 @@ if __name__ == "__main__":
             steps = turn_starts(token_mask) if args.gae_level == "turn" else token_mask  # where the critic is read and trained
             if args.gae_level == "turn":
                 step_rewards = to_turns(step_rewards, token_mask)
-            step_adv, step_returns = gae_advantages(step_rewards, values, steps, args.gamma, args.gae_lambda)
+            # decoupled GAE: the policy's advantages and the critic's return targets each with their own lambda
+            step_adv, _ = gae_advantages(step_rewards, values, steps, args.gamma, args.gae_lambda)
+            _, step_returns = gae_advantages(step_rewards, values, steps, args.gamma, args.critic_gae_lambda)
             token_adv = from_turns(step_adv, token_mask) if args.gae_level == "turn" else step_adv
             if args.norm_adv:
                 token_adv = whiten(token_adv, token_mask)

@@ -107,6 +107,30 @@ def test_terminal_reward_reaches_earlier_turns_across_observations():
     assert [adv[0, t].item() for t in sampled] == pytest.approx([0.5**4, 0.5**3, 0.5**2, 0.5, 1.0])
 
 
+def test_default_lambdas_give_the_first_turn_the_whole_outcome():
+    """At the defaults, with the critic as it starts (V = 0), a rewarded episode's first turn gets the
+    outcome R as its advantage and its return target, at token and at turn level. With a per-token
+    lambda of 0.95 the first token would get 0.95^(sampled tokens after it) x R: nothing, 120 tokens on."""
+    args = ppo_agent.Args()
+    assert args.gamma == 1.0
+    turn = [1] * 40 + [0] * 15  # a 40-token reply, then the template's glue and an observation
+    mask = torch.tensor([[0] * 30 + turn * 3], dtype=torch.float32)
+    R = 0.75
+    rewards, values = token_rewards(torch.tensor([R]), mask, None, 0.0), torch.zeros_like(mask)
+    first = [t for t, m in enumerate(mask[0].tolist()) if m][:40]
+    adv, _ = gae_advantages(rewards, values, mask, args.gamma, args.gae_lambda)
+    _, ret = gae_advantages(rewards, values, mask, args.gamma, args.critic_gae_lambda)
+    assert [adv[0, t].item() for t in first] == pytest.approx([R] * 40)
+    assert [ret[0, t].item() for t in first] == pytest.approx([R] * 40)
+    steps = turn_starts(mask)  # --gae-level turn
+    adv, _ = gae_advantages(to_turns(rewards, mask), values, steps, args.gamma, args.gae_lambda)
+    _, ret = gae_advantages(to_turns(rewards, mask), values, steps, args.gamma, args.critic_gae_lambda)
+    assert [from_turns(adv, mask)[0, t].item() for t in first] == pytest.approx([R] * 40)
+    assert ret[0, first[0]].item() == pytest.approx(R)
+    adv, _ = gae_advantages(rewards, values, mask, 1.0, 0.95)  # the old per-token default
+    assert adv[0, first[0]].item() == pytest.approx(0.95**119 * R, rel=1e-4) and adv[0, first[0]].item() < 0.01 * R
+
+
 def test_turn_starts_and_sums():
     mask, rewards, _ = inputs()
     starts = turn_starts(mask)
@@ -248,7 +272,7 @@ def test_turn_level_shared_backbone_runs(tiny_model_dir, tmp_path):
             assert torch.equal(tensor, state["critic"]["backbone." + name[len("model."):]])
 
 
-@pytest.mark.parametrize("flags, message", [({"gae_lambda": 1.5}, "--gae-lambda"), ({"gamma": 0.0}, "--gamma"),
+@pytest.mark.parametrize("flags, message", [({"gae_lambda": 1.5}, "--gae-lambda"), ({"critic_gae_lambda": -0.1}, "--critic-gae-lambda"), ({"gamma": 0.0}, "--gamma"),
                                             ({"vf_clip": -0.1}, "--vf-clip"), ({"critic_learning_rate": 0.0}, "--critic-learning-rate")])
 def test_bad_flags_fail_fast_naming_the_flag(flags, message):
     with pytest.raises(SystemExit, match=message):
