@@ -364,6 +364,10 @@ class Episode:
     """cut before the env said terminated: at the horizon, by the token budget or by the env's own truncation"""
     horizon_cut: bool = False
     """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's cut"""
+    cut_observation: list[int] = field(default_factory=list)
+    """horizon cut: the token delta of the env's last observation (with the next assistant header), kept out of
+    token_ids: the state the cut left the episode in, whose value ppo_agent.py's --bootstrap-horizon-cut reads;
+    empty where the next turn would not have fit --max-episode-tokens (that episode could not have gone on)"""
     failed: bool = False
     """the env raised: the episode is logged and masked out of the update"""
     done: bool = False
@@ -600,6 +604,9 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
                 ep.done = True
                 ep.truncated = not terminated
                 ep.horizon_cut = not (terminated or truncated)
+                if ep.horizon_cut:  # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                    delta = chat.observation(obs, env.observation_role, info.get("messages"))
+                    ep.cut_observation = delta if len(ep.token_ids) + len(delta) + 1 < args.max_episode_tokens else []
                 continue
             delta = chat.observation(obs, env.observation_role, info.get("messages"))
             if len(ep.token_ids) + len(delta) + 1 >= args.max_episode_tokens:
@@ -1182,7 +1189,7 @@ if __name__ == "__main__":
         gpu_peak_gb = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
         # LOGGING: every rank computes the metrics over all ranks' episodes (the adaptive horizon needs them), rank 0 writes
-        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[]) for ep in episodes]) for ep in part if not ep.failed]
+        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[], cut_observation=[]) for ep in episodes]) for ep in part if not ep.failed]
         env_failures = args.num_tasks * args.group_size - len(done)
         sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(rollout_time))
         rewards, stats = torch.cat(gather(rewards)), merge_stats(gather(stats))

@@ -299,3 +299,25 @@ def test_only_the_horizon_sets_horizon_cut(tokenizer):
     assert ends(EnvTruncatesEnv(3), horizon=3) == (3, True, False)  # ... even on the horizon's last turn
     prompt_len = len(chat.prompt(ScriptedEnv.instructions, "Question 1 of task 0?", ScriptedEnv.demonstration))
     assert ends(ScriptedEnv(), horizon=5, max_episode_tokens=prompt_len + 12) == (1, True, False)  # the token budget
+
+
+def test_a_horizon_cut_keeps_the_state_it_was_cut_in(tokenizer):
+    """At a horizon cut the env's last observation is kept as its token delta (with the next assistant
+    header) apart from the sequence, for ppo_agent.py's --bootstrap-horizon-cut; every other end keeps
+    none, and neither does a cut whose next turn would not have fit the token budget."""
+    chat = ChatFormat(tokenizer)
+
+    def play(env, horizon, max_episode_tokens=4096):
+        args = Args(max_new_tokens=8, max_episode_tokens=max_episode_tokens, format_reward=0.0)
+        return rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env], [Episode(task_id=0, group=0)], horizon, args)[0]
+
+    cut = play(ScriptedEnv(), horizon=2)
+    assert cut.horizon_cut and cut.cut_observation == chat.observation("Observation 2: ok <b>\n  indented")
+    assert cut.transcript[-1] == "[agent] a" and len(cut.loss_mask) == len(cut.token_ids)  # not in the sequence
+    assert play(ScriptedEnv(), horizon=3).cut_observation == []  # terminated by the env
+    assert play(EnvTruncatesEnv(2), horizon=2).cut_observation == []  # truncated by the env
+    one = play(ScriptedEnv(), horizon=1)
+    room = len(one.token_ids) + len(one.cut_observation) + 1  # what the next turn needed: a token more than the state
+    assert one.cut_observation and play(ScriptedEnv(), horizon=1, max_episode_tokens=room + 1).cut_observation == one.cut_observation
+    short = play(ScriptedEnv(), horizon=1, max_episode_tokens=room)
+    assert short.horizon_cut and short.cut_observation == [] and short.token_ids == one.token_ids
