@@ -141,9 +141,10 @@ class Args:
     clip_coef: float = 0.2
     """PPO clip range of the policy ratio"""
     kl_coef: float = 0.0
-    """coefficient of the KL penalty to the frozen initial model (0 = no reference model is kept)"""
+    """coefficient of the KL penalty to the frozen initial model, in the loss (0 = no reference model is kept)"""
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
-    """per-token KL estimator (k3 is verl's low_var_kl)"""
+    """per-token KL estimator in the loss: k3 (verl's low_var_kl, as verl and DeepSeek) has the gradient of KL(ref || pi),
+    k2 that of KL(pi || ref); k1, the log ratio, has zero expected gradient in a loss and is refused with --kl-coef > 0"""
     ent_coef: float = 0.0
     """entropy bonus coefficient"""
     loss_reduction: Literal["token-mean", "seq-mean-token-mean", "constant"] = "seq-mean-token-mean"
@@ -176,6 +177,9 @@ def validate_args(args: Args) -> None:
         (0.0 <= args.adaptive_cut_rate <= 1.0, "--adaptive-cut-rate must be in [0, 1]"),
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
+        (args.kl_coef == 0 or args.kl_estimator != "k1",
+         "--kl-estimator k1 with --kl-coef > 0: in the loss the log ratio's expected gradient is E_pi[grad log pi] = 0, so it "
+         "never pulls toward the reference; use k3 (the default, the gradient of KL(ref || pi)) or k2 (the gradient of KL(pi || ref))"),
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
         (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
