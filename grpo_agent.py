@@ -968,8 +968,7 @@ def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict, iterat
     state = {
         "model": model_state, "optimizer": optimizer_state, "iteration": iteration, "args": asdict(args),
         "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]],
-        "schedule": schedule,
-        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        "schedule": schedule,  # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
     }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(state, tmp)
