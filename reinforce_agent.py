@@ -185,6 +185,7 @@ def validate_args(args: Args) -> None:
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
         (0 < args.gamma <= 1, "--gamma must be in (0, 1]"),
+        (args.baseline != "rloo" or args.group_size >= 2, "--baseline rloo needs --group-size >= 2 (a lone episode has no leave-one-out baseline)"),
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
         (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
@@ -623,11 +624,12 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
 
 
 def rloo_advantages(rewards: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """R - mean of the other rewards of the group (RLOO); a singleton group has baseline 0.
+    """R - mean of the other rewards of the group (RLOO). A singleton group (its other members' envs
+    failed) has no other reward to form a baseline from: advantage 0, as in GRPO.
 
     rewards: [N] floats, groups: [N] group ids. Returns [N].
     """
-    advantages = rewards.clone()
+    advantages = torch.zeros_like(rewards)
     for g in groups.unique():
         members = groups == g
         r = rewards[members]
