@@ -80,7 +80,8 @@ class Args:
     action_format: Literal["strict", "lenient"] = "lenient"
     """strict: only the published 'Action: ...' format; lenient: also a bare command line"""
     format_reward: float = 0.1
-    """reward added for every turn with a well-formed, executable action (0 = paper-faithful)"""
+    """format reward: this times the share of an episode's turns with a well-formed, executable action,
+    so an episode earns at most this whatever its length (0 = paper-faithful)"""
     demonstration: bool = True
     """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
     env_options: str = ""
@@ -145,9 +146,10 @@ class Args:
     clip_coef: float = 0.2
     """PPO clip range of the policy ratio"""
     kl_coef: float = 0.0
-    """coefficient of the KL penalty to the frozen initial model (0 = no reference model is kept)"""
+    """coefficient of the KL penalty to the frozen initial model, in the loss (0 = no reference model is kept)"""
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
-    """per-token KL estimator (k3 is verl's low_var_kl)"""
+    """per-token KL estimator in the loss: k3 (verl's low_var_kl, as verl and DeepSeek) has the gradient of KL(ref || pi),
+    k2 that of KL(pi || ref); k1, the log ratio, has zero expected gradient in a loss and is refused with --kl-coef > 0"""
     ent_coef: float = 0.0
     """entropy bonus coefficient"""
     loss_reduction: Literal["token-mean", "seq-mean-token-mean", "constant"] = "seq-mean-token-mean"
@@ -180,6 +182,9 @@ def validate_args(args: Args) -> None:
         (0.0 <= args.adaptive_cut_rate <= 1.0, "--adaptive-cut-rate must be in [0, 1]"),
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
+        (args.kl_coef == 0 or args.kl_estimator != "k1",
+         "--kl-estimator k1 with --kl-coef > 0: in the loss the log ratio's expected gradient is E_pi[grad log pi] = 0, so it "
+         "never pulls toward the reference; use k3 (the default, the gradient of KL(ref || pi)) or k2 (the gradient of KL(pi || ref))"),
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
         (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
@@ -380,10 +385,20 @@ class Episode:
     reward: float = 0.0
     """sum of the env's rewards"""
     format_reward: float = 0.0
+    """--format-reward times well_formed_turns / turns: at most --format-reward per episode"""
+    well_formed_turns: int = 0
+    """turns whose reply held a well-formed, executable action (the env's `format_ok`)"""
     success: bool = False
     turns: int = 0
     invalid_actions: int = 0
     truncated: bool = False
+    """cut before the env said terminated: at the horizon, by the token budget or by the env's own truncation"""
+    horizon_cut: bool = False
+    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's cut"""
+    cut_observation: list[int] = field(default_factory=list)
+    """horizon cut: the token delta of the env's last observation (with the next assistant header), kept out of
+    token_ids: the state the cut left the episode in, whose value ppo_agent.py's --bootstrap-horizon-cut reads;
+    empty where the next turn would not have fit --max-episode-tokens (that episode could not have gone on)"""
     failed: bool = False
     """the env raised: the episode is logged and masked out of the update"""
     done: bool = False
@@ -627,10 +642,17 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.reward += float(reward)
             ep.success = bool(info.get("success", False))
             ep.invalid_actions += int(info.get("error") is not None)
-            ep.format_reward += args.format_reward * bool(info.get("format_ok", False))
+            # a per-turn mean, not a sum: a sum grows with the episode's length (up to 3.0 at horizon 30 with
+            # the default 0.1, more than a success), so stalling to the horizon would pay more than finishing
+            ep.well_formed_turns += bool(info.get("format_ok", False))
+            ep.format_reward = args.format_reward * ep.well_formed_turns / ep.turns
             if terminated or truncated or turn == horizon - 1:
                 ep.done = True
                 ep.truncated = not terminated
+                ep.horizon_cut = not (terminated or truncated)
+                if ep.horizon_cut:  # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                    delta = chat.observation(obs, env.observation_role, info.get("messages"))
+                    ep.cut_observation = delta if len(ep.token_ids) + len(delta) + 1 < args.max_episode_tokens else []
                 continue
             delta = chat.observation(obs, env.observation_role, info.get("messages"))
             if len(ep.token_ids) + len(delta) + 1 >= args.max_episode_tokens:
@@ -1001,8 +1023,7 @@ def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict, iterat
     state = {
         "model": model_state, "optimizer": optimizer_state, "iteration": iteration, "args": asdict(args),
         "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]],
-        "schedule": schedule,
-        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        "schedule": schedule,  # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
     }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(state, tmp)
@@ -1153,7 +1174,7 @@ if __name__ == "__main__":
         gpu_peak_gb = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
         # LOGGING: every rank computes the metrics over all ranks' episodes (the adaptive horizon needs them), rank 0 writes
-        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[]) for ep in episodes]) for ep in part if not ep.failed]
+        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[], cut_observation=[]) for ep in episodes]) for ep in part if not ep.failed]
         env_failures = args.num_tasks * args.group_size - len(done)
         sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(rollout_time))
         rewards, stats = torch.cat(gather(rewards)), merge_stats(gather(stats))
@@ -1161,14 +1182,17 @@ if __name__ == "__main__":
         turns = max(sum(ep.turns for ep in done), 1)
         diffs = [d for part in gather(diffs) for d in part]
         success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
-        cut_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        truncated_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        # the adaptive horizon counts only the horizon's cuts: the token budget's and the env's own are no sign that it is short
+        horizon_cut_rate = float(np.mean([ep.horizon_cut for ep in done])) if done else 0.0
         if rank == 0:
             writer.add_scalar("charts/success_rate", success_rate, iteration)
             writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/horizon", horizon, iteration)
-            writer.add_scalar("charts/truncated_rate", cut_rate, iteration)
+            writer.add_scalar("charts/truncated_rate", truncated_rate, iteration)
+            writer.add_scalar("charts/horizon_cut_rate", horizon_cut_rate, iteration)
             writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
             writer.add_scalar("charts/env_failures", env_failures, iteration)
             writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
@@ -1195,7 +1219,7 @@ if __name__ == "__main__":
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(success_rate)
-            schedule["cut"].append(cut_rate)
+            schedule["cut"].append(horizon_cut_rate)
             if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
                 schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
 

@@ -8,7 +8,8 @@ is reached or the token budget runs out. The episode's reward sits on its last s
 head on its own copy of the backbone, or on the policy's with `--shared-backbone`) predicts the
 return at every sampled token, and GAE runs over the sequence of sampled tokens only: environment
 tokens are skipped, never bootstrapped from, and the value after the episode's last sampled token
-is 0. `--gae-level turn` uses one value per turn instead and gives every sampled token of a turn
+is 0 (`--bootstrap-horizon-cut`: an episode the horizon cut takes the value of the state it was cut
+in). `--gae-level turn` uses one value per turn instead and gives every sampled token of a turn
 its turn's advantage. Every sampled token is pushed up or down by its advantage through a PPO-clip
 loss, and the critic regresses the returns with a clipped value loss. The horizon grows during
 training in phases (ScalingInter-RL): short interactions first, longer ones later.
@@ -86,7 +87,8 @@ class Args:
     action_format: Literal["strict", "lenient"] = "lenient"
     """strict: only the published 'Action: ...' format; lenient: also a bare command line"""
     format_reward: float = 0.1
-    """reward added for every turn with a well-formed, executable action (0 = paper-faithful)"""
+    """format reward: this times the share of an episode's turns with a well-formed, executable action,
+    so an episode earns at most this whatever its length (0 = paper-faithful)"""
     demonstration: bool = True
     """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
     env_options: str = ""
@@ -121,10 +123,17 @@ class Args:
     """episodes per task (the critic is the baseline: PPO compares no episodes, 1 is fine)"""
     gamma: float = 1.0
     """discount per GAE step (a sampled token, or a turn with --gae-level turn; environment tokens are skipped)"""
-    gae_lambda: float = 0.95
-    """GAE lambda"""
+    gae_lambda: float = 1.0
+    """GAE lambda of the policy's advantages. 1 (verl's default): the return minus the value, which reaches the first turn
+    whole while the critic knows nothing; below 1, with V = 0, a step's advantage is lambda^(steps after it) x R"""
+    critic_gae_lambda: float = 1.0
+    """GAE lambda of the critic's return targets, apart from the policy's (decoupled GAE, as VC-PPO and VAPO);
+    below 1 the targets of early steps lean on the critic's own values, 0 at the start"""
     gae_level: Literal["token", "turn"] = "token"
     """token: one value and advantage per sampled token; turn: one per turn, broadcast to its sampled tokens"""
+    bootstrap_horizon_cut: bool = False
+    """an episode the horizon cut bootstraps from the critic's value of the state it was cut in instead of being
+    terminal (the default, as AgentGym-RL); the token budget's and the env's cuts stay terminal"""
     norm_adv: bool = True
     """whiten the advantages over the sampled tokens of the whole batch"""
     critic_learning_rate: float = 1e-5
@@ -202,7 +211,8 @@ def validate_args(args: Args) -> None:
         (0.0 <= args.adaptive_cut_rate <= 1.0, "--adaptive-cut-rate must be in [0, 1]"),
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
-        (0 < args.gamma <= 1 and 0 <= args.gae_lambda <= 1, "--gamma must be in (0, 1] and --gae-lambda in [0, 1]"),
+        (0 < args.gamma <= 1 and 0 <= args.gae_lambda <= 1 and 0 <= args.critic_gae_lambda <= 1,
+         "--gamma must be in (0, 1], --gae-lambda and --critic-gae-lambda in [0, 1]"),
         (args.critic_learning_rate > 0 and args.vf_coef >= 0 and args.vf_clip >= 0, "--critic-learning-rate must be > 0, --vf-coef and --vf-clip >= 0"),
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
@@ -426,10 +436,20 @@ class Episode:
     reward: float = 0.0
     """sum of the env's rewards"""
     format_reward: float = 0.0
+    """--format-reward times well_formed_turns / turns: at most --format-reward per episode"""
+    well_formed_turns: int = 0
+    """turns whose reply held a well-formed, executable action (the env's `format_ok`)"""
     success: bool = False
     turns: int = 0
     invalid_actions: int = 0
     truncated: bool = False
+    """cut before the env said terminated: at the horizon, by the token budget or by the env's own truncation"""
+    horizon_cut: bool = False
+    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's cut"""
+    cut_observation: list[int] = field(default_factory=list)
+    """horizon cut: the token delta of the env's last observation (with the next assistant header), kept out of
+    token_ids: the state the cut left the episode in, whose value ppo_agent.py's --bootstrap-horizon-cut reads;
+    empty where the next turn would not have fit --max-episode-tokens (that episode could not have gone on)"""
     failed: bool = False
     """the env raised: the episode is logged and masked out of the update"""
     done: bool = False
@@ -673,10 +693,17 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.reward += float(reward)
             ep.success = bool(info.get("success", False))
             ep.invalid_actions += int(info.get("error") is not None)
-            ep.format_reward += args.format_reward * bool(info.get("format_ok", False))
+            # a per-turn mean, not a sum: a sum grows with the episode's length (up to 3.0 at horizon 30 with
+            # the default 0.1, more than a success), so stalling to the horizon would pay more than finishing
+            ep.well_formed_turns += bool(info.get("format_ok", False))
+            ep.format_reward = args.format_reward * ep.well_formed_turns / ep.turns
             if terminated or truncated or turn == horizon - 1:
                 ep.done = True
                 ep.truncated = not terminated
+                ep.horizon_cut = not (terminated or truncated)
+                if ep.horizon_cut:  # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                    delta = chat.observation(obs, env.observation_role, info.get("messages"))
+                    ep.cut_observation = delta if len(ep.token_ids) + len(delta) + 1 < args.max_episode_tokens else []
                 continue
             delta = chat.observation(obs, env.observation_role, info.get("messages"))
             if len(ep.token_ids) + len(delta) + 1 >= args.max_episode_tokens:
@@ -717,16 +744,16 @@ def whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch
     return torch.where(m, (values - mean) * torch.rsqrt(var + eps), 0.0)
 
 
-def gae_advantages(rewards, values, step_mask, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def gae_advantages(rewards, values, step_mask, gamma: float, lam: float, last_values=None) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over the steps of each row (the positions where step_mask is 1), the positions in between
-    skipped: delta = r + gamma * V(next step) - V, with V = 0 after the row's last step (terminal),
-    A = delta + gamma * lam * A(next step). Returns (advantages, returns = advantages + values).
+    skipped: delta = r + gamma * V(next step) - V, with V = last_values after the row's last step (0,
+    terminal, when None), A = delta + gamma * lam * A(next step). Returns (advantages, returns = advantages + values).
 
-    rewards, values, step_mask: [B, T]. Returns two [B, T], 0 off the steps.
+    rewards, values, step_mask: [B, T], last_values: [B] or None. Returns two [B, T], 0 off the steps.
     """
     mask = step_mask.bool()
     advantages = torch.zeros_like(rewards)
-    next_value = torch.zeros_like(rewards[:, 0])
+    next_value = torch.zeros_like(rewards[:, 0]) if last_values is None else last_values.to(rewards)
     next_advantage = torch.zeros_like(rewards[:, 0])
     for t in reversed(range(rewards.shape[1])):
         delta = rewards[:, t] + gamma * next_value - values[:, t]
@@ -882,17 +909,30 @@ def batch_logprobs(model, episodes: list[Episode], args: Args, device) -> list[t
     return out
 
 
+def with_cut_state(ep: Episode) -> Episode:
+    """A copy of a horizon-cut episode for the critic to read V(the state it was cut in) from: the last
+    observation (`cut_observation`, mask 0), then one placeholder token with mask 1, so that the critic,
+    which reads the state before each masked-in token, reads that state at the sequence's new last position
+    but one. The tokens after the sequence change no value before them (causal attention)."""
+    return replace(ep, token_ids=ep.token_ids + ep.cut_observation + [0], loss_mask=ep.loss_mask + [0] * len(ep.cut_observation) + [1])
+
+
 @torch.no_grad()
-def batch_values(critic, episodes: list[Episode], args: Args, device) -> list[torch.Tensor]:
-    """Per-episode critic values [len-1] (0 off the sampled tokens), without gradients, micro-batched."""
-    out = [None] * len(episodes)
-    for mb in micro_batches([len(ep.token_ids) for ep in episodes], args.micro_batch_tokens):
-        ids, attn, mask = pad_batch([episodes[i] for i in mb], device)
+def batch_values(critic, episodes: list[Episode], args: Args, device, bootstrap: list[bool] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per-episode critic values [len-1] (0 off the sampled tokens), without gradients, micro-batched; and [N] on
+    the CPU the value of the state a horizon cut left each episode in where `bootstrap` says so, else 0."""
+    bootstrap = bootstrap or [False] * len(episodes)
+    seqs = [with_cut_state(ep) if b else ep for ep, b in zip(episodes, bootstrap)]  # the same forward pass reads both
+    out, cut_values = [None] * len(episodes), torch.zeros(len(episodes))
+    for mb in micro_batches([len(s.token_ids) for s in seqs], args.micro_batch_tokens):
+        ids, attn, mask = pad_batch([seqs[i] for i in mb], device)
         with autocast(args.dtype, device):
             values = critic(ids, attn, mask)
         for row, i in enumerate(mb):
             out[i] = values[row, : len(episodes[i].token_ids) - 1]
-    return out
+            if bootstrap[i]:
+                cut_values[i] = values[row, len(seqs[i].token_ids) - 2].float().cpu()
+    return out, cut_values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1156,8 +1196,7 @@ def save_checkpoint(path: Path, model_state: dict, critic_state: dict, optimizer
     state = {
         "model": model_state, "critic": critic_state, "optimizer": optimizer_state, "iteration": iteration, "args": asdict(args),
         "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]],
-        "schedule": schedule,
-        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        "schedule": schedule,  # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
     }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(state, tmp)
@@ -1315,7 +1354,8 @@ if __name__ == "__main__":
                 ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
             if args.rollout_backend == "vllm" and trainable:  # the trainer's view of what the engine sampled, before the weights move
                 diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None else batch_logprobs(model, trainable, args, device))
-            old_values = batch_values(critic, trainable, args, device) if trainable else None
+            bootstrap = [args.bootstrap_horizon_cut and bool(ep.cut_observation) for ep in trainable]
+            old_values, cut_values = batch_values(critic, trainable, args, device, bootstrap) if trainable else (None, None)
         advantages, returns, value_masks, kl = [], [], [], None
         advantage_abs, value_targets = (torch.tensor(0.0), torch.tensor(0.0)), (torch.zeros(0), torch.zeros(0))
         if trainable:
@@ -1330,7 +1370,10 @@ if __name__ == "__main__":
             steps = turn_starts(token_mask) if args.gae_level == "turn" else token_mask  # where the critic is read and trained
             if args.gae_level == "turn":
                 step_rewards = to_turns(step_rewards, token_mask)
-            step_adv, step_returns = gae_advantages(step_rewards, values, steps, args.gamma, args.gae_lambda)
+            # decoupled GAE: the policy's advantages and the critic's return targets each with their own lambda
+            # after the last step: 0 (terminal), or with --bootstrap-horizon-cut V(the state a horizon cut left the episode in)
+            step_adv, _ = gae_advantages(step_rewards, values, steps, args.gamma, args.gae_lambda, cut_values)
+            _, step_returns = gae_advantages(step_rewards, values, steps, args.gamma, args.critic_gae_lambda, cut_values)
             token_adv = from_turns(step_adv, token_mask) if args.gae_level == "turn" else step_adv
             if args.norm_adv:
                 token_adv = whiten(token_adv, token_mask)
@@ -1352,7 +1395,7 @@ if __name__ == "__main__":
         gpu_peak_gb = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
         # LOGGING: every rank computes the metrics over all ranks' episodes (the adaptive horizon needs them), rank 0 writes
-        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[]) for ep in episodes]) for ep in part if not ep.failed]
+        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[], cut_observation=[]) for ep in episodes]) for ep in part if not ep.failed]
         env_failures = args.num_tasks * args.group_size - len(done)
         sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(rollout_time))
         rewards, stats = torch.cat(gather(rewards)), merge_stats(gather(stats))
@@ -1363,14 +1406,17 @@ if __name__ == "__main__":
         turns = max(sum(ep.turns for ep in done), 1)
         diffs = [d for part in gather(diffs) for d in part]
         success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
-        cut_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        truncated_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        # the adaptive horizon counts only the horizon's cuts: the token budget's and the env's own are no sign that it is short
+        horizon_cut_rate = float(np.mean([ep.horizon_cut for ep in done])) if done else 0.0
         if rank == 0:
             writer.add_scalar("charts/success_rate", success_rate, iteration)
             writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/horizon", horizon, iteration)
-            writer.add_scalar("charts/truncated_rate", cut_rate, iteration)
+            writer.add_scalar("charts/truncated_rate", truncated_rate, iteration)
+            writer.add_scalar("charts/horizon_cut_rate", horizon_cut_rate, iteration)
             writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
             writer.add_scalar("charts/env_failures", env_failures, iteration)
             writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
@@ -1398,7 +1444,7 @@ if __name__ == "__main__":
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(success_rate)
-            schedule["cut"].append(cut_rate)
+            schedule["cut"].append(horizon_cut_rate)
             if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
                 schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
 

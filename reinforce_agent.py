@@ -84,7 +84,8 @@ class Args:
     action_format: Literal["strict", "lenient"] = "lenient"
     """strict: only the published 'Action: ...' format; lenient: also a bare command line"""
     format_reward: float = 0.1
-    """reward added for every turn with a well-formed, executable action (0 = paper-faithful)"""
+    """format reward: this times the share of an episode's turns with a well-formed, executable action,
+    so an episode earns at most this whatever its length (0 = paper-faithful)"""
     demonstration: bool = True
     """show the env's made-up example turns before each task (one-shot prompting, not trained on)"""
     env_options: str = ""
@@ -189,6 +190,7 @@ def validate_args(args: Args) -> None:
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
         (0 < args.gamma <= 1, "--gamma must be in (0, 1]"),
+        (args.baseline != "rloo" or args.group_size >= 2, "--baseline rloo needs --group-size >= 2 (a lone episode has no leave-one-out baseline)"),
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
         (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
         (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
@@ -389,10 +391,20 @@ class Episode:
     reward: float = 0.0
     """sum of the env's rewards"""
     format_reward: float = 0.0
+    """--format-reward times well_formed_turns / turns: at most --format-reward per episode"""
+    well_formed_turns: int = 0
+    """turns whose reply held a well-formed, executable action (the env's `format_ok`)"""
     success: bool = False
     turns: int = 0
     invalid_actions: int = 0
     truncated: bool = False
+    """cut before the env said terminated: at the horizon, by the token budget or by the env's own truncation"""
+    horizon_cut: bool = False
+    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's cut"""
+    cut_observation: list[int] = field(default_factory=list)
+    """horizon cut: the token delta of the env's last observation (with the next assistant header), kept out of
+    token_ids: the state the cut left the episode in, whose value ppo_agent.py's --bootstrap-horizon-cut reads;
+    empty where the next turn would not have fit --max-episode-tokens (that episode could not have gone on)"""
     failed: bool = False
     """the env raised: the episode is logged and masked out of the update"""
     done: bool = False
@@ -636,10 +648,17 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.reward += float(reward)
             ep.success = bool(info.get("success", False))
             ep.invalid_actions += int(info.get("error") is not None)
-            ep.format_reward += args.format_reward * bool(info.get("format_ok", False))
+            # a per-turn mean, not a sum: a sum grows with the episode's length (up to 3.0 at horizon 30 with
+            # the default 0.1, more than a success), so stalling to the horizon would pay more than finishing
+            ep.well_formed_turns += bool(info.get("format_ok", False))
+            ep.format_reward = args.format_reward * ep.well_formed_turns / ep.turns
             if terminated or truncated or turn == horizon - 1:
                 ep.done = True
                 ep.truncated = not terminated
+                ep.horizon_cut = not (terminated or truncated)
+                if ep.horizon_cut:  # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                    delta = chat.observation(obs, env.observation_role, info.get("messages"))
+                    ep.cut_observation = delta if len(ep.token_ids) + len(delta) + 1 < args.max_episode_tokens else []
                 continue
             delta = chat.observation(obs, env.observation_role, info.get("messages"))
             if len(ep.token_ids) + len(delta) + 1 >= args.max_episode_tokens:
@@ -656,11 +675,12 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
 
 
 def rloo_advantages(rewards: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """R - mean of the other rewards of the group (RLOO); a singleton group has baseline 0.
+    """R - mean of the other rewards of the group (RLOO). A singleton group (its other members' envs
+    failed) has no other reward to form a baseline from: advantage 0, as in GRPO.
 
     rewards: [N] floats, groups: [N] group ids. Returns [N].
     """
-    advantages = rewards.clone()
+    advantages = torch.zeros_like(rewards)
     for g in groups.unique():
         members = groups == g
         r = rewards[members]
@@ -1058,8 +1078,7 @@ def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict, iterat
     state = {
         "model": model_state, "optimizer": optimizer_state, "iteration": iteration, "args": asdict(args),
         "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]],
-        "schedule": schedule,
-        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        "schedule": schedule,  # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
     }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(state, tmp)
@@ -1229,7 +1248,7 @@ if __name__ == "__main__":
         gpu_peak_gb = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
         # LOGGING: every rank computes the metrics over all ranks' episodes (the adaptive horizon needs them), rank 0 writes
-        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[]) for ep in episodes]) for ep in part if not ep.failed]
+        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[], cut_observation=[]) for ep in episodes]) for ep in part if not ep.failed]
         env_failures = args.num_tasks * args.group_size - len(done)
         sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(rollout_time))
         rewards, stats = torch.cat(gather(rewards)), merge_stats(gather(stats))
@@ -1238,14 +1257,17 @@ if __name__ == "__main__":
         turns = max(sum(ep.turns for ep in done), 1)
         diffs = [d for part in gather(diffs) for d in part]
         success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
-        cut_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        truncated_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
+        # the adaptive horizon counts only the horizon's cuts: the token budget's and the env's own are no sign that it is short
+        horizon_cut_rate = float(np.mean([ep.horizon_cut for ep in done])) if done else 0.0
         if rank == 0:
             writer.add_scalar("charts/success_rate", success_rate, iteration)
             writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
             writer.add_scalar("charts/horizon", horizon, iteration)
-            writer.add_scalar("charts/truncated_rate", cut_rate, iteration)
+            writer.add_scalar("charts/truncated_rate", truncated_rate, iteration)
+            writer.add_scalar("charts/horizon_cut_rate", horizon_cut_rate, iteration)
             writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
             writer.add_scalar("charts/env_failures", env_failures, iteration)
             writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
@@ -1272,7 +1294,7 @@ if __name__ == "__main__":
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(success_rate)
-            schedule["cut"].append(cut_rate)
+            schedule["cut"].append(horizon_cut_rate)
             if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
                 schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
 

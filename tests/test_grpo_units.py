@@ -5,6 +5,9 @@ import math
 import pytest
 import torch
 
+import grpo_agent
+import ppo_agent
+import reinforce_agent
 from grpo_agent import adaptive_advance, clipped_policy_loss, grpo_advantages, horizon_at, kl_penalty, loss_weights, micro_batches
 
 
@@ -58,6 +61,41 @@ def test_k3_is_unbiased_for_kl():
     assert k1.mean().item() == pytest.approx(true_kl, abs=0.01)
     assert k3.mean().item() == pytest.approx(true_kl, abs=0.01)
     assert (k3 >= 0).all()
+
+
+def test_expected_gradient_of_each_kl_estimator_in_a_loss():
+    """Over samples of pi (pi's probabilities as fixed weights, summed over a small vocabulary: exact),
+    the expected gradient of k1 is 0, of k2 that of KL(pi || ref), of k3 that of KL(ref || pi)."""
+    torch.manual_seed(0)
+    logits = torch.randn(6, requires_grad=True)
+    ref = torch.log_softmax(torch.randn(6), 0)
+
+    def expected_gradient(estimator):
+        logp = torch.log_softmax(logits, 0)
+        weights = logp.exp().detach()  # the samples come from pi; their probabilities are not differentiated
+        return torch.autograd.grad((weights * kl_penalty(logp, ref, estimator)).sum(), logits)[0]
+
+    logp = torch.log_softmax(logits, 0)
+    forward = torch.autograd.grad((logp.exp() * (logp - ref)).sum(), logits)[0]  # KL(pi || ref)
+    logp = torch.log_softmax(logits, 0)
+    reverse = torch.autograd.grad((ref.exp() * (ref - logp)).sum(), logits)[0]  # KL(ref || pi)
+    assert (forward - reverse).abs().max() > 0.05  # the two directions differ here
+    assert expected_gradient("k1").abs().max().item() < 1e-6
+    assert expected_gradient("k2").tolist() == pytest.approx(forward.tolist(), abs=1e-6)
+    assert expected_gradient("k3").tolist() == pytest.approx(reverse.tolist(), abs=1e-6)
+
+
+def test_k1_in_the_loss_is_refused():
+    """GRPO adds the KL estimate to the loss, where k1 has zero expected gradient: refused with a reason.
+    Without a KL penalty the estimator is unused; PPO and REINFORCE++ put k1 in the rewards, where it is fine."""
+    with pytest.raises(SystemExit, match="--kl-estimator k1 with --kl-coef > 0.*expected gradient"):
+        grpo_agent.validate_args(grpo_agent.Args(env="vowels", kl_coef=0.001, kl_estimator="k1"))
+    grpo_agent.validate_args(grpo_agent.Args(env="vowels", kl_coef=0.0, kl_estimator="k1"))
+    for estimator in ("k2", "k3"):
+        grpo_agent.validate_args(grpo_agent.Args(env="vowels", kl_coef=0.001, kl_estimator=estimator))
+    assert grpo_agent.Args().kl_estimator == "k3"
+    for script in (ppo_agent, reinforce_agent):
+        script.validate_args(script.Args(env="vowels", kl_coef=0.001, kl_estimator="k1"))
 
 
 def test_loss_reductions_by_hand():

@@ -13,7 +13,8 @@ import torch
 
 import grpo_agent
 import ppo_agent
-from ppo_agent import Critic, clipped_value_loss, explained_variance, from_turns, gae_advantages, to_turns, token_rewards, turn_starts
+from ppo_agent import (Args, Critic, Episode, batch_values, clipped_value_loss, explained_variance, from_turns, gae_advantages, to_turns, token_rewards,
+                       turn_starts, with_cut_state)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,9 +48,9 @@ def runs(mask_row):
     return turns
 
 
-def reference_gae(step_rewards, step_values, gamma, lam):
-    """Plain GAE over a list of steps; the value after the last step is 0 (terminal)."""
-    advantages, next_value, next_advantage = [0.0] * len(step_rewards), 0.0, 0.0
+def reference_gae(step_rewards, step_values, gamma, lam, last_value=0.0):
+    """Plain GAE over a list of steps; the value after the last step is `last_value` (0: terminal)."""
+    advantages, next_value, next_advantage = [0.0] * len(step_rewards), last_value, 0.0
     for k in reversed(range(len(step_rewards))):
         delta = step_rewards[k] + gamma * next_value - step_values[k]
         advantages[k] = delta + gamma * lam * next_advantage
@@ -105,6 +106,75 @@ def test_terminal_reward_reaches_earlier_turns_across_observations():
     adv, _ = gae_advantages(rewards, torch.zeros_like(mask), mask, 1.0, 0.5)
     sampled = [2, 3, 4, 8, 9]
     assert [adv[0, t].item() for t in sampled] == pytest.approx([0.5**4, 0.5**3, 0.5**2, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("level", ["token", "turn"])
+def test_bootstrap_from_the_cut_state_matches_loop(level):
+    """--bootstrap-horizon-cut: the value after a row's last step is the cut state's, not 0; rows whose
+    last value is 0 (not cut by the horizon, or the flag off) are terminal, as with no last values at all."""
+    mask, rewards, values = inputs()
+    steps = turn_starts(mask) if level == "turn" else mask
+    rewards = to_turns(rewards, mask) if level == "turn" else rewards
+    last = torch.tensor([0.5, 0.0, -0.3, 2.0])
+    adv, ret = gae_advantages(rewards, values, steps, 1.0, 0.9, last)
+    terminal_adv, terminal_ret = gae_advantages(rewards, values, steps, 1.0, 0.9)
+    for i in range(len(MASKS)):
+        at = [t for t, m in enumerate(steps[i].tolist()) if m]
+        expected = reference_gae([rewards[i, t].item() for t in at], [values[i, t].item() for t in at], 1.0, 0.9, last[i].item())
+        terminal = reference_gae([rewards[i, t].item() for t in at], [values[i, t].item() for t in at], 1.0, 0.9)
+        assert [adv[i, t].item() for t in at] == pytest.approx(expected, abs=1e-5)
+        assert [ret[i, t].item() for t in at] == pytest.approx([a + values[i, t].item() for a, t in zip(expected, at)], abs=1e-5)
+        assert [terminal_adv[i, t].item() for t in at] == pytest.approx(terminal, abs=1e-5)
+        assert (adv[i] == terminal_adv[i]).all() == (last[i].item() == 0.0)
+    assert torch.equal(gae_advantages(rewards, values, steps, 1.0, 0.9, torch.zeros(4))[0], terminal_adv)
+    # lambda = gamma = 1, V = 0: every step's advantage is the outcome plus the cut state's value
+    zero = torch.zeros_like(values)
+    adv, _ = gae_advantages(token_rewards(torch.tensor(SCORES), mask, None, 0.0), zero, mask, 1.0, 1.0, last)
+    for i, row in enumerate(MASKS):
+        assert all(adv[i, t].item() == pytest.approx(SCORES[i] + last[i].item()) for t, m in enumerate(row) if m)
+
+
+def test_the_critic_reads_the_cut_state_in_the_same_pass():
+    """with_cut_state appends the last observation and a placeholder in the mask: the critic reads V at the
+    observation's last token (where the next turn would be sampled from), and no value before it changes."""
+    critic = Critic(PositionBackbone(), 2)  # V = the position it is read at
+    with torch.no_grad():
+        critic.head.weight.copy_(torch.tensor([[1.0, 0.0]]))
+    cut = Episode(task_id=0, group=0, token_ids=list(range(10, 19)), loss_mask=[0, 0, 1, 1, 0, 0, 1, 1, 0], cut_observation=[7, 8, 9])
+    other = Episode(task_id=0, group=0, token_ids=list(range(10, 17)), loss_mask=[0, 1, 1, 0, 1, 0, 0])
+    extended = with_cut_state(cut)
+    assert extended.token_ids[:9] == cut.token_ids and extended.token_ids[9:12] == [7, 8, 9] and len(extended.token_ids) == 13
+    assert extended.loss_mask == cut.loss_mask + [0, 0, 0, 1] and cut.token_ids == list(range(10, 19))  # the episode itself is untouched
+    args = Args(micro_batch_tokens=4096)
+    plain, none = batch_values(critic, [cut, other], args, "cpu")
+    values, cut_values = batch_values(critic, [cut, other], args, "cpu", [True, False])
+    assert none.tolist() == [0.0, 0.0] and cut_values.tolist() == [11.0, 0.0]  # position 8 + 3 observation tokens
+    assert [v.tolist() for v in values] == [v.tolist() for v in plain]
+    assert values[0].tolist() == [0, 1, 2, 0, 0, 5, 6, 0] and len(values[1]) == 6
+
+
+def test_default_lambdas_give_the_first_turn_the_whole_outcome():
+    """At the defaults, with the critic as it starts (V = 0), a rewarded episode's first turn gets the
+    outcome R as its advantage and its return target, at token and at turn level. With a per-token
+    lambda of 0.95 the first token would get 0.95^(sampled tokens after it) x R: nothing, 120 tokens on."""
+    args = ppo_agent.Args()
+    assert args.gamma == 1.0
+    turn = [1] * 40 + [0] * 15  # a 40-token reply, then the template's glue and an observation
+    mask = torch.tensor([[0] * 30 + turn * 3], dtype=torch.float32)
+    R = 0.75
+    rewards, values = token_rewards(torch.tensor([R]), mask, None, 0.0), torch.zeros_like(mask)
+    first = [t for t, m in enumerate(mask[0].tolist()) if m][:40]
+    adv, _ = gae_advantages(rewards, values, mask, args.gamma, args.gae_lambda)
+    _, ret = gae_advantages(rewards, values, mask, args.gamma, args.critic_gae_lambda)
+    assert [adv[0, t].item() for t in first] == pytest.approx([R] * 40)
+    assert [ret[0, t].item() for t in first] == pytest.approx([R] * 40)
+    steps = turn_starts(mask)  # --gae-level turn
+    adv, _ = gae_advantages(to_turns(rewards, mask), values, steps, args.gamma, args.gae_lambda)
+    _, ret = gae_advantages(to_turns(rewards, mask), values, steps, args.gamma, args.critic_gae_lambda)
+    assert [from_turns(adv, mask)[0, t].item() for t in first] == pytest.approx([R] * 40)
+    assert ret[0, first[0]].item() == pytest.approx(R)
+    adv, _ = gae_advantages(rewards, values, mask, 1.0, 0.95)  # the old per-token default
+    assert adv[0, first[0]].item() == pytest.approx(0.95**119 * R, rel=1e-4) and adv[0, first[0]].item() < 0.01 * R
 
 
 def test_turn_starts_and_sums():
@@ -248,7 +318,22 @@ def test_turn_level_shared_backbone_runs(tiny_model_dir, tmp_path):
             assert torch.equal(tensor, state["critic"]["backbone." + name[len("model."):]])
 
 
-@pytest.mark.parametrize("flags, message", [({"gae_lambda": 1.5}, "--gae-lambda"), ({"gamma": 0.0}, "--gamma"),
+def test_bootstrap_horizon_cut_end_to_end(tiny_model_dir, tmp_path):
+    """Horizon 1 of the two-turn env cuts every episode. The first iteration's critic is 0 everywhere, so
+    --bootstrap-horizon-cut changes nothing there; from the second on its value of the cut states enters the
+    targets and the advantages, and the weights part from the terminal run's."""
+    common = ["--env", "vowels", "--model", tiny_model_dir, "--num-tasks", 2, "--group-size", 4, "--max-new-tokens", 3,
+              "--horizons", 1, "--learning-rate", 1e-3, "--critic-learning-rate", 1e-2, "--format-reward", 0.5, "--save-every", 1]
+    one = [torch.load(run(*common, *flag, "--total-iterations", 1, "--runs-dir", tmp_path / f"one{k}") / "checkpoint.pt", weights_only=False)
+           for k, flag in enumerate([[], ["--bootstrap-horizon-cut"]])]
+    assert all(torch.equal(one[0]["critic"][name], one[1]["critic"][name]) for name in one[0]["critic"])
+    assert not torch.equal(one[0]["critic"]["head.bias"], torch.zeros_like(one[0]["critic"]["head.bias"]))  # the critic learnt something
+    two = [torch.load(run(*common, *flag, "--total-iterations", 2, "--runs-dir", tmp_path / f"two{k}") / "checkpoint.pt", weights_only=False)
+           for k, flag in enumerate([[], ["--bootstrap-horizon-cut"]])]
+    assert not torch.equal(two[0]["critic"]["head.weight"], two[1]["critic"]["head.weight"])
+
+
+@pytest.mark.parametrize("flags, message", [({"gae_lambda": 1.5}, "--gae-lambda"), ({"critic_gae_lambda": -0.1}, "--critic-gae-lambda"), ({"gamma": 0.0}, "--gamma"),
                                             ({"vf_clip": -0.1}, "--vf-clip"), ({"critic_learning_rate": 0.0}, "--critic-learning-rate")])
 def test_bad_flags_fail_fast_naming_the_flag(flags, message):
     with pytest.raises(SystemExit, match=message):

@@ -9,6 +9,7 @@ import torch
 
 import grpo_agent
 import reinforce_agent
+from grpo_agent import grpo_advantages
 from reinforce_agent import discounted_returns, reinforce_pp_advantages, rloo_advantages, token_rewards, whiten
 
 # loss masks aligned with the log-prob positions (loss_mask[1:]): prompt, turn 1, closing + observation,
@@ -108,10 +109,13 @@ def test_rloo_group_size_two():
     assert adv.tolist() == [0.75, -0.75, 0.0, 0.0]
 
 
-def test_rloo_group_size_one_has_no_baseline():
-    """A singleton group has no other member: its baseline is 0, the advantage is the reward itself."""
-    rewards = torch.tensor([1.0, 0.0, 0.5])
-    assert rloo_advantages(rewards, torch.tensor([0, 1, 2])).tolist() == [1.0, 0.0, 0.5]
+def test_rloo_singleton_group_gets_zero_like_grpo():
+    """A singleton group has no other member to form a leave-one-out baseline: advantage 0, as GRPO gives it."""
+    rewards = torch.tensor([1.0, 0.0, 0.5, 0.75, 0.25])
+    groups = torch.tensor([0, 1, 2, 3, 3])
+    assert rloo_advantages(rewards, groups).tolist() == [0.0, 0.0, 0.0, 0.5, -0.5]
+    singles = rloo_advantages(rewards[:3], groups[:3])
+    assert singles.tolist() == grpo_advantages(rewards[:3], groups[:3]).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_rloo_interleaved_groups_match_loop():
@@ -121,8 +125,8 @@ def test_rloo_interleaved_groups_match_loop():
     adv = rloo_advantages(rewards, groups)
     for i in range(11):
         others = [rewards[j].item() for j in range(11) if groups[j] == groups[i] and j != i]
-        baseline = sum(others) / len(others) if others else 0.0
-        assert adv[i].item() == pytest.approx(rewards[i].item() - baseline, abs=1e-6)
+        expected = rewards[i].item() - sum(others) / len(others) if others else 0.0
+        assert adv[i].item() == pytest.approx(expected, abs=1e-6)
 
 
 def test_rloo_token_advantages_on_multi_turn_masks():
@@ -149,7 +153,8 @@ def test_shared_code_is_byte_identical_to_grpo(name):
     assert inspect.getsource(getattr(reinforce_agent, name)) == inspect.getsource(getattr(grpo_agent, name))
 
 
-@pytest.mark.parametrize("flags, message", [({"gamma": 0.0}, "--gamma"), ({"gamma": 1.5}, "--gamma"), ({"kl_coef": -1.0}, "--kl-coef")])
+@pytest.mark.parametrize("flags, message", [({"gamma": 0.0}, "--gamma"), ({"gamma": 1.5}, "--gamma"), ({"kl_coef": -1.0}, "--kl-coef"),
+                                            ({"baseline": "rloo", "group_size": 1}, "--baseline rloo needs --group-size >= 2")])
 def test_bad_flags_fail_fast_naming_the_flag(flags, message):
     with pytest.raises(SystemExit, match=message):
         reinforce_agent.validate_args(reinforce_agent.Args(env="vowels", **flags))

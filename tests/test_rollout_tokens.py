@@ -2,6 +2,7 @@
 exactly the sampled ids (end-of-turn included), and the whole sequence is what the chat template
 gives for the final conversation."""
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
@@ -302,3 +303,96 @@ def test_rollout_hands_the_env_rule_to_the_sampler_on_the_decoded_reply(tiny_mod
     seen.clear()
     rollout(sample, chat, [CompleteAfterThreeCharsEnv()], [Episode(task_id=0, group=0)], horizon=1, args=args)
     assert seen == [None]
+class FormatEnv(ScriptedEnv):
+    """Says done with reward 1 at turn `done_at` (never when None); turn t's action is well-formed when `well_formed[t]`."""
+
+    def __init__(self, done_at, well_formed):
+        super().__init__()
+        self.done_at, self.well_formed = done_at, well_formed
+
+    def step(self, reply):
+        self.t += 1
+        done = self.t == self.done_at
+        return "obs", float(done), done, False, {"success": done, "score": 0.0, "format_ok": self.well_formed[self.t - 1]}
+
+
+def play(tokenizer, env, horizon, format_reward=0.1):
+    chat = ChatFormat(tokenizer)
+    args = Args(max_new_tokens=8, max_episode_tokens=8192, format_reward=format_reward)
+    sampler = scripted_sampler(tokenizer, chat.end_of_turn, [("Action: x", False)] * horizon)
+    return rollout(sampler, chat, [env], [Episode(task_id=0, group=0)], horizon=horizon, args=args)[0]
+
+
+def test_format_reward_is_a_per_turn_mean(tokenizer):
+    """--format-reward times the share of well-formed turns: an episode earns at most the coefficient
+    however many turns it plays (a per-turn sum paid 3.0 at horizon 30 with 0.1, more than a success)."""
+    stalling = play(tokenizer, FormatEnv(None, [True] * 30), horizon=30)
+    assert stalling.turns == 30 and stalling.well_formed_turns == 30 and not stalling.success
+    assert stalling.format_reward == pytest.approx(0.1) and stalling.total_reward == pytest.approx(0.1)
+    half = play(tokenizer, FormatEnv(None, [True, False] * 3), horizon=6)
+    assert half.well_formed_turns == 3 and half.format_reward == pytest.approx(0.1 * 3 / 6)
+    assert play(tokenizer, FormatEnv(None, [False] * 4), horizon=4).format_reward == 0.0
+    assert play(tokenizer, FormatEnv(None, [True] * 4), horizon=4, format_reward=0.0).format_reward == 0.0
+
+
+def test_finishing_beats_stalling_to_the_horizon(tokenizer):
+    short = play(tokenizer, FormatEnv(2, [False, True]), horizon=30)  # one malformed turn, then done
+    stalling = play(tokenizer, FormatEnv(None, [True] * 30), horizon=30)
+    assert short.success and short.turns == 2 and short.format_reward == pytest.approx(0.05)
+    assert short.total_reward > stalling.total_reward
+    for coef in (0.1, 0.5, 0.99):  # as long as the coefficient is below the success reward of 1
+        short, stalling = play(tokenizer, FormatEnv(1, [False]), 30, coef), play(tokenizer, FormatEnv(None, [True] * 30), 30, coef)
+        assert short.total_reward > stalling.total_reward
+
+
+class EnvTruncatesEnv(ScriptedEnv):
+    """Truncates the episode itself (its own step limit) at turn `at`, never terminates."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def step(self, reply):
+        self.t += 1
+        return "obs", 0.0, False, self.t == self.at, {"success": False, "score": 0.0, "format_ok": True}
+
+
+def test_only_the_horizon_sets_horizon_cut(tokenizer):
+    """`horizon_cut` (the adaptive horizon's cut rate) is set only when the horizon ended the episode;
+    `truncated` also counts the token budget's cuts and the env's own truncation."""
+    chat = ChatFormat(tokenizer)
+
+    def ends(env, horizon, max_episode_tokens=4096):
+        args = Args(max_new_tokens=8, max_episode_tokens=max_episode_tokens, format_reward=0.0)
+        ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env], [Episode(task_id=0, group=0)], horizon, args)[0]
+        return ep.turns, ep.truncated, ep.horizon_cut
+
+    assert ends(ScriptedEnv(), horizon=2) == (2, True, True)  # the horizon: cut
+    assert ends(ScriptedEnv(), horizon=3) == (3, False, False)  # the env terminates on the horizon's last turn: no cut
+    assert ends(ScriptedEnv(), horizon=5) == (3, False, False)
+    assert ends(EnvTruncatesEnv(2), horizon=5) == (2, True, False)  # the env's own truncation
+    assert ends(EnvTruncatesEnv(3), horizon=3) == (3, True, False)  # ... even on the horizon's last turn
+    prompt_len = len(chat.prompt(ScriptedEnv.instructions, "Question 1 of task 0?", ScriptedEnv.demonstration))
+    assert ends(ScriptedEnv(), horizon=5, max_episode_tokens=prompt_len + 12) == (1, True, False)  # the token budget
+
+
+def test_a_horizon_cut_keeps_the_state_it_was_cut_in(tokenizer):
+    """At a horizon cut the env's last observation is kept as its token delta (with the next assistant
+    header) apart from the sequence, for ppo_agent.py's --bootstrap-horizon-cut; every other end keeps
+    none, and neither does a cut whose next turn would not have fit the token budget."""
+    chat = ChatFormat(tokenizer)
+
+    def play(env, horizon, max_episode_tokens=4096):
+        args = Args(max_new_tokens=8, max_episode_tokens=max_episode_tokens, format_reward=0.0)
+        return rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env], [Episode(task_id=0, group=0)], horizon, args)[0]
+
+    cut = play(ScriptedEnv(), horizon=2)
+    assert cut.horizon_cut and cut.cut_observation == chat.observation("Observation 2: ok <b>\n  indented")
+    assert cut.transcript[-1] == "[agent] a" and len(cut.loss_mask) == len(cut.token_ids)  # not in the sequence
+    assert play(ScriptedEnv(), horizon=3).cut_observation == []  # terminated by the env
+    assert play(EnvTruncatesEnv(2), horizon=2).cut_observation == []  # truncated by the env
+    one = play(ScriptedEnv(), horizon=1)
+    room = len(one.token_ids) + len(one.cut_observation) + 1  # what the next turn needed: a token more than the state
+    assert one.cut_observation and play(ScriptedEnv(), horizon=1, max_episode_tokens=room + 1).cut_observation == one.cut_observation
+    short = play(ScriptedEnv(), horizon=1, max_episode_tokens=room)
+    assert short.horizon_cut and short.cut_observation == [] and short.token_ids == one.token_ids
