@@ -72,9 +72,12 @@ class Args:
     resume: str | None = None
     """a run folder to resume from its last checkpoint, with its saved arguments"""
     eval_every: int = 0
-    """evaluate on the test split every this many iterations (0 = only at the end when --eval-tasks > 0)"""
+    """also evaluate on the test tasks every this many iterations (0 = only before training and at the end)"""
     eval_tasks: int = 0
-    """number of test tasks per evaluation (one episode each, at the last horizon)"""
+    """held-out test tasks evaluated before training and at the end, at the last horizon (0 = none); the before/after
+    table with 95% CIs is printed and written to the run folder's eval.json"""
+    eval_k: int = 4
+    """episodes per test task in an evaluation (a task's success is their mean)"""
 
     # environment flags
     env: str = "webshop"
@@ -197,6 +200,7 @@ def validate_args(args: Args) -> None:
         (args.lora_rank >= 0, "--lora-rank must be >= 0"),
         (0 < args.vllm_gpu_memory_utilization < 1, "--vllm-gpu-memory-utilization must be in (0, 1)"),
         (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0, "--save-every, --eval-every, --eval-tasks must be >= 0"),
+        (args.eval_k >= 1, "--eval-k must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:
@@ -835,6 +839,49 @@ def batch_logprobs(model, episodes: list[Episode], args: Args, device) -> list[t
 
 
 # ---------------------------------------------------------------------------------------------
+# held-out evaluation: test tasks before and after training, with bootstrap CIs over tasks
+
+
+def play_test_tasks(sample_fn, chat: ChatFormat, env_list, tasks: list[int], k: int, horizon: int, args: Args) -> list[list[bool]]:
+    """Each of `tasks` played `k` times at `horizon` (batches of len(env_list) episodes); per task the
+    success of each of its episodes (an episode whose env failed counts as unsolved)."""
+    jobs = [(g, t) for g, t in enumerate(tasks) for _ in range(k)]
+    out = [[] for _ in tasks]
+    for start in range(0, len(jobs), len(env_list)):
+        chunk = jobs[start : start + len(env_list)]
+        episodes = rollout(sample_fn, chat, env_list, [Episode(task_id=t, group=g) for g, t in chunk], horizon, args)
+        if hasattr(sample_fn, "reset"):
+            sample_fn.reset()
+        for ep in episodes:
+            out[ep.group].append(ep.success and not ep.failed)
+    return out
+
+
+def bootstrap_ci(per_task: list[float], seed: int = 0, resamples: int = 10_000, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over tasks and its percentile bootstrap interval, tasks resampled with
+    replacement (a task's k episodes are not independent, so tasks are the unit)."""
+    values = np.asarray(per_task, dtype=np.float64)
+    if len(values) == 0:
+        return 0.0, 0.0, 0.0
+    means = values[np.random.default_rng(seed).integers(0, len(values), (resamples, len(values)))].mean(1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(values.mean()), float(low), float(high)
+
+
+def eval_report(before: list[list[bool]] | None, after: list[list[bool]], seed: int = 0) -> dict:
+    """Test success (%) before and after training with 95% CIs, and the paired per-task improvement's CI
+    (percentage points): it counts only when the interval excludes 0."""
+    def pct(values):
+        return [round(100 * v, 2) for v in values]
+
+    report = {"tasks": len(after), "k": len(after[0]) if after else 0, "after": pct(bootstrap_ci([np.mean(s) for s in after], seed))}
+    if before is not None:
+        report["before"] = pct(bootstrap_ci([np.mean(s) for s in before], seed))
+        report["improvement"] = pct(bootstrap_ci([np.mean(a) - np.mean(b) for a, b in zip(after, before)], seed))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
 # the vLLM backend's weight sync and its check
 
 
@@ -1176,17 +1223,24 @@ if __name__ == "__main__":
     else:
         sampler = KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, args.temperature)
 
-    def evaluate(iteration: int) -> None:
-        episodes = [Episode(task_id=t, group=i) for i, t in enumerate(my_test_tasks)]
+    eval_path = run_dir / "eval.json"  # the test tasks' successes before and after training (read back on resume)
+
+    def evaluate(iteration: int) -> list[list[bool]]:
+        """Every test task --eval-k times at the last horizon; the same sampling seed every time (paired draws)."""
+        seed_everything(args.seed * 7919 + rank)
         sync_weights(sampler, model, args)
         with full_parameters(model), autocast(args.dtype, device):
-            rollout(sampler, chat, env_list, episodes, args.horizons[-1], args)
-        sampler.reset()  # free the KV cache (stale once the weights change)
-        results = [result for part in gather([(ep.success, ep.reward) for ep in episodes]) for result in part]
+            successes = play_test_tasks(sampler, chat, env_list, my_test_tasks, args.eval_k, args.horizons[-1], args)
+        successes = [s for part in gather(successes) for s in part]
         if rank == 0:
-            writer.add_scalar("eval/success_rate", np.mean([success for success, _ in results]), iteration)
-            writer.add_scalar("eval/episodic_return", np.mean([reward for _, reward in results]), iteration)
+            writer.add_scalar("eval/success_rate", float(np.mean([np.mean(s) for s in successes])), iteration)
+        return successes
 
+    eval_before = json.loads(eval_path.read_text())["successes_before"] if args.resume and eval_path.exists() else None
+    if test_tasks and start_iteration == 0:
+        eval_before = evaluate(-1)
+        if rank == 0:
+            eval_path.write_text(json.dumps({"successes_before": eval_before}))
     progress = tqdm(range(start_iteration, args.total_iterations), initial=start_iteration, total=args.total_iterations, desc=args.env, disable=rank > 0)
     for iteration in progress:
         # every iteration's randomness follows from (seed, iteration, rank), so a resumed run replays it exactly
@@ -1305,8 +1359,17 @@ if __name__ == "__main__":
             if rank == 0:
                 save_checkpoint(run_dir / "checkpoint.pt", model_state, optimizer_state, iteration + 1, args, schedule)
 
-    if test_tasks and not args.eval_every:
-        evaluate(args.total_iterations - 1)
+    if test_tasks:  # after training: before/after with CIs, printed and written to the run folder
+        eval_after = evaluate(args.total_iterations - 1)
+        if rank == 0:
+            report = eval_report(eval_before, eval_after, seed=args.seed)
+            eval_path.write_text(json.dumps({"env": args.env, "task_tier": args.task_tier, "test_tasks": test_tasks, "horizon": args.horizons[-1],
+                                             **report, "successes_before": eval_before, "successes_after": eval_after}, indent=1))
+            print(f"test success, {report['tasks']} {args.env} test tasks x {report['k']} episodes (95% CI over tasks):")
+            for label in ("before", "after", "improvement"):
+                if label in report:
+                    mean, low, high = report[label]
+                    print(f"  {label:<12} {mean:6.1f}{' pp' if label == 'improvement' else ' % '} [{low:.1f}, {high:.1f}]")
     if args.fsdp:  # the shards gathered into a plain copy on rank 0
         state = full_state_dict(model, args.fsdp, lora=False)
         if rank == 0:

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -204,3 +206,63 @@ def test_bf16_mixed_keeps_fp32_weights_and_optimizer_state_and_close_logprobs(ti
     optimizer.step()
     assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)
     assert all(s["exp_avg"].dtype == torch.float32 for s in optimizer.state.values())
+
+
+# -- held-out evaluation ---------------------------------------------------------------------
+
+
+def test_bootstrap_ci_matches_a_plain_resampling_loop():
+    from grpo_agent import bootstrap_ci
+
+    values = [0.0, 0.25, 1.0, 0.5, 0.0, 0.75]
+    rng = np.random.default_rng(3)
+    draws = rng.integers(0, len(values), (2000, len(values)))
+    means = sorted(sum(values[i] for i in row) / len(values) for row in draws)
+    mean, low, high = bootstrap_ci(values, seed=3, resamples=2000)
+    assert mean == pytest.approx(sum(values) / len(values))
+    assert low == pytest.approx(float(np.quantile(means, 0.025))) and high == pytest.approx(float(np.quantile(means, 0.975)))
+    assert bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0, 1.0)
+
+
+def test_eval_report_pairs_the_tasks():
+    from grpo_agent import eval_report
+
+    before = [[False, False], [True, False], [False, False], [True, True]]
+    after = [[True, True], [True, True], [False, True], [True, True]]
+    report = eval_report(before, after, seed=0)
+    assert report["tasks"] == 4 and report["k"] == 2
+    assert report["before"][0] == pytest.approx(37.5) and report["after"][0] == pytest.approx(87.5)
+    assert report["improvement"][0] == pytest.approx(50.0)
+    assert 0 < report["improvement"][1] <= 50.0 <= report["improvement"][2]  # every task improved or stayed: the CI excludes 0
+    assert "before" not in eval_report(None, after)
+
+
+def test_play_test_tasks_plays_each_task_k_times_in_batches():
+    from envs.base import TextEnv
+    from grpo_agent import ChatFormat, play_test_tasks
+
+    class OddTasksSucceed(TextEnv):
+        name, instructions = "odd", "x"
+
+        def reset(self, task_id):
+            self.task = task_id
+            return "go", {}
+
+        def step(self, reply):
+            return "", 1.0, True, False, {"success": self.task % 2 == 1}
+
+    from transformers import AutoTokenizer
+
+    from grpo_agent import embedded_model_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir())
+    chat = ChatFormat(tokenizer)
+    played = []
+
+    def sample(prompts, caps, stops=None):
+        played.append(len(prompts))
+        return [[chat.end_of_turn] for _ in prompts]
+
+    out = play_test_tasks(sample, chat, [OddTasksSucceed() for _ in range(4)], [3, 4, 5], 3, 2, grpo_agent.Args(format_reward=0.0))
+    assert out == [[True] * 3, [False] * 3, [True] * 3]
+    assert played == [4, 4, 1]  # 9 episodes on 4 envs

@@ -46,6 +46,11 @@ def test_smoke_tiny_model(script, env, tiny_model_dir, tmp_path):
     run_dir = run_dir_of(proc)
     assert (run_dir / "checkpoint.pt").exists() and (run_dir / "model" / "config.json").exists()
     assert list(run_dir.glob("events.out.tfevents.*"))
+    # the before/after evaluation on the held-out test tasks: printed, and in eval.json with its CIs
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["tasks"] == 2 and report["k"] == 4 and len(report["successes_before"]) == len(report["successes_after"]) == 2
+    assert all(len(report[k]) == 3 and report[k][1] <= report[k][0] <= report[k][2] for k in ("before", "after", "improvement"))
+    assert "improvement" in proc.stdout and "test success" in proc.stdout
 
 
 @pytest.mark.parametrize(
