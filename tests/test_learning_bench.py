@@ -1,0 +1,65 @@
+"""bench/learning.py: the before/after aggregation over seeds, and one tiny end-to-end run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.learning import aggregate, algorithm_name
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def seed_result(before, after):
+    return {"eval": {"successes_before": before, "successes_after": after}}
+
+
+def test_aggregate_averages_seeds_per_task_then_bootstraps_over_tasks():
+    seeds = [seed_result([[0, 0], [1, 0], [0, 0]], [[1, 1], [1, 0], [0, 1]]),
+             seed_result([[0, 1], [0, 0], [0, 0]], [[1, 0], [1, 1], [0, 0]])]
+    out = aggregate(seeds)
+    before = np.mean([[0, 0.5, 0], [0.5, 0, 0]], axis=0)
+    after = np.mean([[1, 0.5, 0.5], [0.5, 1, 0]], axis=0)
+    assert out["before"] == pytest.approx(100 * before.mean(), abs=0.01)
+    assert out["after"] == pytest.approx(100 * after.mean(), abs=0.01)
+    assert out["improvement"] == pytest.approx(100 * (after - before).mean(), abs=0.01)
+    low, high = out["improvement_ci"]
+    assert low <= out["improvement"] <= high and out["test_tasks"] == 3
+    assert out["counts"] == (low > 0 or high < 0)
+
+
+def test_no_change_never_counts():
+    same = [[1, 0], [0, 0], [1, 1]]
+    out = aggregate([seed_result(same, same)] * 3)
+    assert out["improvement"] == 0 and out["improvement_ci"] == [0.0, 0.0] and not out["counts"]
+
+
+def test_algorithm_names():
+    assert algorithm_name("grpo_agent.py", []) == "grpo"
+    assert algorithm_name("reinforce_agent.py", ["--baseline", "rloo"]) == "rloo"
+    assert algorithm_name("reinforce_agent.py", []) == "reinforce++"
+    assert algorithm_name("ppo_agent.py", []) == "ppo"
+
+
+def test_end_to_end_on_a_tiny_model(tiny_model_dir, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "bench/learning.py", "--name", "tiny", "--seeds", "1", "2", "--results-dir", str(tmp_path),
+         "--runs-dir", str(tmp_path / "runs"), "--plot", str(tmp_path / "tiny.png"), "--",
+         "--env", "vowels", "--model", str(tiny_model_dir), "--total-iterations", "2", "--eval-tasks", "3", "--eval-k", "2",
+         "--max-new-tokens", "4"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [record] = json.loads((tmp_path / "learning_tiny.json").read_text())
+    assert record["env"] == "vowels" and record["algorithm"] == "grpo" and record["seeds"] == [1, 2]
+    assert set(record) >= {"before", "after", "improvement_ci", "command"}
+    assert [len(s["train_success"]) for s in record["per_seed"]] == [2, 2]
+    assert (tmp_path / "tiny.png").stat().st_size > 0
+    assert (tmp_path / "learning" / "tiny" / "seed2.json").exists()
+
+
+def test_refuses_a_run_without_test_tasks(tmp_path):
+    proc = subprocess.run([sys.executable, "bench/learning.py", "--name", "x", "--results-dir", str(tmp_path), "--", "--env", "vowels"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "--eval-tasks" in proc.stderr
