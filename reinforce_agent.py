@@ -1238,9 +1238,13 @@ if __name__ == "__main__":
 
     eval_before = json.loads(eval_path.read_text())["successes_before"] if args.resume and eval_path.exists() else None
     if test_tasks and start_iteration == 0:
+        if rank == 0:
+            print(f"evaluating the initial model: {len(test_tasks)} {args.env} test tasks x {args.eval_k} episodes", flush=True)
         eval_before = evaluate(-1)
         if rank == 0:
             eval_path.write_text(json.dumps({"successes_before": eval_before}))
+            mean, low, high = eval_report(None, eval_before, seed=args.seed)["after"]
+            print(f"test success before training: {mean:.1f} % [{low:.1f}, {high:.1f}] (95% CI over tasks)", flush=True)
     progress = tqdm(range(start_iteration, args.total_iterations), initial=start_iteration, total=args.total_iterations, desc=args.env, disable=rank > 0)
     for iteration in progress:
         # every iteration's randomness follows from (seed, iteration, rank), so a resumed run replays it exactly
