@@ -19,8 +19,8 @@ skips them). Then:
   percentage points: each test task's after - before success averaged over the seeds, the mean over
   tasks with a percentile bootstrap over tasks), `counts` (whether the CI excludes 0), the command,
   per-seed numbers and seconds;
-- `docs/img/learning_{name}.png`: training success (and the test success before/after) against
-  iteration, mean over seeds with a min-max band.
+- `docs/img/learning_{name}.png`: training success (and the test success before/after) and the invalid-
+  action rate against iteration, mean over seeds with a min-max band.
 """
 
 from __future__ import annotations
@@ -84,15 +84,19 @@ def plot(seed_results: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     n = min(len(r["curve"]) for r in seed_results)
-    success = 100 * np.array([[rec["success_rate"] for rec in r["curve"][:n]] for r in seed_results])
     x = np.arange(n)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(x, success.mean(0), label=f"training tasks (mean of {len(seed_results)} seeds)")
-    ax.fill_between(x, success.min(0), success.max(0), alpha=0.25, label="min-max over seeds")
+    fig, (ax, ax_invalid) = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, key, label in ((ax, "success_rate", "training tasks"), (ax_invalid, "invalid_action_rate", "invalid actions")):
+        values = 100 * np.array([[rec[key] for rec in r["curve"][:n]] for r in seed_results])
+        axis.plot(x, values.mean(0), label=f"{label} (mean of {len(seed_results)} seeds)")
+        axis.fill_between(x, values.min(0), values.max(0), alpha=0.25, label="min-max over seeds")
+    ax_invalid.set_xlabel("iteration")
+    ax_invalid.set_ylabel("share of turns (%)")
+    ax_invalid.legend(fontsize=8)
     for key, x_at, marker in (("before", -1, "o"), ("after", n - 1, "s")):
         values = [100 * np.mean([np.mean(s) for s in r["eval"][f"successes_{key}"]]) for r in seed_results]
         ax.errorbar([x_at], [np.mean(values)], yerr=[[np.mean(values) - min(values)], [max(values) - np.mean(values)]],
-                    fmt=marker, color="k", capsize=4, label=f"test tasks, {key} training")
+                    fmt=marker, color="k", capsize=4, label=f"test tasks, {key} training (min-max over seeds)")
     ax.set_xlabel("iteration")
     ax.set_ylabel("success rate (%)")
     ax.set_title(title)
