@@ -313,8 +313,8 @@ def autocast(dtype: str, device: torch.device, cache_weights: bool = True):
 
 
 def load_model(name: str, dtype: str):
-    """(model, tokenizer); `dtype` float32 or bf16-mixed: fp32 weights, bfloat16: bf16 weights."""
-    dtype = "float32" if dtype == "bf16-mixed" else dtype
+    """(model, tokenizer); `dtype` float32, bf16-mixed or auto: fp32 weights, bfloat16: bf16 weights."""
+    dtype = "float32" if dtype in ("bf16-mixed", "auto") else dtype  # auto resolves to bf16-mixed or float32: fp32 weights
     path = embedded_model_dir() if name == EMBEDDED_MODEL and not os.path.isdir(name) else name
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))

@@ -409,7 +409,8 @@ def agent_probes(args: Args) -> dict:
             settings = argparse.Namespace(
                 seed=args.seed, max_turns=args.max_turns, action_format=args.action_format, env_options=options,
                 max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens,
-                demonstration=args.demonstration, k=args.k, batch_size=args.batch_size, split="test")
+                demonstration=args.demonstration, k=args.k, batch_size=args.batch_size, split="test",
+                dtype=args.dtype, stop_at_action=True)  # as the scripts play: a turn ends at its action
             runs[variant] = bench_eval.evaluate_env(name, task_ids[name], sample, chat, settings)
         original, perturbed = runs["original"], runs["perturbed"]
         result["envs"][name] = {
