@@ -325,7 +325,7 @@ def hardware_bf16(device: torch.device) -> bool:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> str:
-    """--dtype auto -> bf16-mixed where the hardware multiplies in bf16 (about 2.4x faster forward+backward
+    """--dtype auto -> bf16-mixed where the hardware multiplies in bf16 (a GRPO step about 1.6x faster
     than fp32 on such a CPU, docs/bench.md), else float32; the other values are kept."""
     if dtype != "auto":
         return dtype
