@@ -295,14 +295,25 @@ def test_rollout_hands_the_env_rule_to_the_sampler_on_the_decoded_reply(tiny_mod
     args = Args(max_new_tokens=12, format_reward=0.0, stop_at_action=True)
     ep = rollout(sample, chat, [CompleteAfterThreeCharsEnv()], [Episode(task_id=0, group=0)], horizon=2, args=args)[0]
     assert all(stops is not None for stops in seen)
-    for reply in ep.transcript[1::2]:
-        text = reply.removeprefix("[agent] ")
-        # complete at the first token that brought the text to 3 characters (or an end token before it)
-        assert len(text) >= 3 or len(tokenizer(text, add_special_tokens=False)["input_ids"]) < 12
+    turns = []  # each turn's sampled ids: the runs of loss mask 1
+    for token, m, prev in zip(ep.token_ids, ep.loss_mask, [0] + ep.loss_mask[:-1]):
+        if m and not prev:
+            turns.append([])
+        if m:
+            turns[-1].append(token)
+    assert len(turns) == 2
+    for ids in turns:
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        if ids[-1] not in chat.stop_ids and len(ids) < 12:  # stopped by the rule: at the first token that made it true
+            assert len(text) >= 3 and len(tokenizer.decode(ids[:-1], skip_special_tokens=True)) < 3
+        else:  # ended otherwise: the rule never held before the end
+            assert all(len(tokenizer.decode(ids[:n], skip_special_tokens=True)) < 3 for n in range(1, len(ids)))
     args = Args(max_new_tokens=12, format_reward=0.0, stop_at_action=False)
     seen.clear()
     rollout(sample, chat, [CompleteAfterThreeCharsEnv()], [Episode(task_id=0, group=0)], horizon=1, args=args)
     assert seen == [None]
+
+
 class FormatEnv(ScriptedEnv):
     """Says done with reward 1 at turn `done_at` (never when None); turn t's action is well-formed when `well_formed[t]`."""
 
