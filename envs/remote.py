@@ -9,18 +9,25 @@ or one of AgentGym's own.
 
 On this project's server the remote env is the local one: `instructions`, `demonstration`,
 `tools`, `tools_text` and `observation_role` come from the server (refreshed at every reset, since
-tool-use envs change tools per task) and `step` returns the env's whole `info`. On an AgentGym
-server (no `/health` route saying protocol "cleanagent") only AgentGym's fields exist: the
-observation text, `reward`, `done` (and `score`, `info` where the server sends them); `info`
-then gets `success` (done with a positive reward or score), `score`, and `action` / `format_ok`
-from parsing the reply here with the ReAct parser; `instructions` and `demonstration` are
-whatever the constructor was given (AgentGym's servers do not serve prompts).
+tool-use envs change tools per task), `step` returns the env's whole `info`, and the client's
+`action_format` is forwarded (the server parses this client's replies so).
 
-Failures. Every request has a timeout. Requests that cannot change an episode (health, create,
-reset, tasks, close) are retried with exponential backoff on connection errors and timeouts.
-`step` is retried only on connection errors, and only where a retry cannot apply the action
-twice: this project's server de-duplicates by the client's turn number; against an AgentGym
-server only connection attempts that never reached the server are retried. An episode that
+On one of AgentGym's own servers (no /health saying protocol "cleanagent") the client talks as
+AgentGym's client class of that env does (`envs.protocol.WIRES`; name the env with `env=`): the
+create and reset fields of that env, the command cut out of the reply as that client cuts it
+(SearchQA: the whole reply), SciWorld's task description joined to the first observation, rewards
+and success on the local env's scale (SciWorld's 0-100 points with -100 on failure, BabyAI's
+running score, WebShop's success only for a perfect purchase), no /close on WebShop's server, and
+TextCraft task ids translated into that server's goal order (`textcraft_goal_map`). `info` gets
+`success`, `score`, and `action` / `format_ok` from parsing the reply here with the local env's
+command syntax; `instructions` and `demonstration` are whatever the constructor was given
+(AgentGym's servers serve no prompts; the trainers pass the local env's).
+
+Failures. Every request has a timeout and a urllib3 retry policy (`RETRY_POLICIES`, exponential
+backoff). Requests that cannot change an episode (health, create, reset, tasks, observation) are
+retried on connection errors, timeouts and 503. `step` is retried only where a retry cannot apply
+the action twice: this project's server de-duplicates by the client's turn number; against an
+AgentGym server only connection attempts that never reached the server are retried. An episode that
 cannot go on raises `EpisodeInterrupted` (the trainer catches exceptions from reset/step and masks
 that episode): the server restarted or lost the env id (404), was unreachable, or did not answer
 within the timeout. No episode is ever silently resumed on a fresh env.
@@ -34,13 +41,16 @@ id from before a restart never names another client's env.
 from __future__ import annotations
 
 import operator
-import time
+import re
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
+from urllib3.util.retry import Retry
 
 from envs.base import TextEnv, parse_react
-from envs.server import PROTOCOL, is_loopback
+from envs.protocol import (HEADER, ONE_ACTION_ERROR, PROTOCOL, PROTOCOL_VERSION, WIRES, Normalizer, TwoActions,
+                           client_action, is_loopback)
 
 SPEC_FIELDS = ("instructions", "demonstration", "tools", "tools_text", "observation_role")
 
@@ -63,37 +73,23 @@ class ServerAtCapacity(RemoteEnvError):
 
 
 class _Transport(Exception):
-    """A request that got no HTTP answer after its retries; `cause` is the last requests error."""
+    """A request that got no HTTP answer (after the retries its policy allows); `cause` is the
+    requests error."""
 
-    def __init__(self, cause: Exception, attempts: int):
+    def __init__(self, cause: Exception, retries: int):
         super().__init__(str(cause))
-        self.cause, self.attempts = cause, attempts
+        self.cause, self.retries = cause, retries
 
     @property
     def timed_out(self) -> bool:
-        return isinstance(self.cause, requests.exceptions.Timeout) and not isinstance(
-            self.cause, requests.exceptions.ConnectTimeout)
-
-
-def _never_sent(exc: BaseException) -> bool:
-    """True when a requests error happened before the request reached the server (refused
-    connection, connect timeout, unresolvable host), so retrying it cannot apply anything twice."""
-    import urllib3.exceptions as u3
-
-    stack, seen = [exc], set()
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, (requests.exceptions.ConnectTimeout, u3.NewConnectionError, u3.ConnectTimeoutError,
-                          u3.NameResolutionError, ConnectionRefusedError)):
+        """The server took the request but did not answer in time (not: could not connect)."""
+        e = self.cause
+        if isinstance(e, requests.exceptions.ConnectTimeout):
+            return False
+        if isinstance(e, requests.exceptions.ReadTimeout):
             return True
-        if isinstance(e, u3.MaxRetryError):
-            stack.append(e.reason)
-        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
-        stack.extend((e.__cause__, e.__context__))
-    return False
+        reason = getattr(e.args[0], "reason", None) if e.args else None  # a MaxRetryError inside
+        return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
 
 
 def _normalize_url(url: str) -> str:
@@ -109,72 +105,104 @@ def _detail(status: int, data) -> tuple[str, str | None]:
     return (str(data)[:2000] or f"HTTP {status}"), None
 
 
+RETRY_POLICIES = ("all", "unsent", "none")
+"""How far a request may be retried (urllib3 counts an error before the request was sent as a
+`connect` error, any later one - reset connection, read timeout - as a `read` error):
+    all     connect and read errors, and 503 answers: requests that cannot change an episode
+            (health, create, reset, tasks, observation)
+    unsent  connect errors only: `step` (a step that reached the server may have been applied; this
+            project's server would answer a repeat from its cache, AgentGym's would apply it twice,
+            and a server that did not answer in time is not asked again)
+    none    one attempt (close: best effort)"""
+
+
 class _Client:
-    """Requests with a timeout, retries with backoff, and parsed JSON answers."""
+    """JSON requests with a timeout and urllib3 retry policies (backoff `backoff` * 2^k s, at most
+    `max_backoff`); one `requests` session per policy."""
 
     def __init__(self, url: str, timeout: float, retries: int, backoff: float, max_backoff: float):
         self.url, self.timeout, self.retries = _normalize_url(url), float(timeout), max(0, int(retries))
         self.backoff, self.max_backoff = float(backoff), float(max_backoff)
-        self.session = requests.Session()
-        if is_loopback(urlsplit(self.url).hostname or ""):
-            self.session.trust_env = False  # never send loopback traffic through an HTTP(S)_PROXY
+        self.loopback = is_loopback(urlsplit(self.url).hostname or "")
+        self.sessions: dict[tuple[str, int], requests.Session] = {}
+
+    def session(self, policy: str, retries: int) -> requests.Session:
+        if policy not in RETRY_POLICIES:
+            raise ValueError(f"unknown retry policy {policy!r}; one of {RETRY_POLICIES}")
+        key = (policy, retries if policy != "none" else 0)
+        if key not in self.sessions:
+            n = key[1]
+            retry = Retry(
+                total=None, connect=n, read=n if policy == "all" else 0,
+                status=n if policy == "all" else 0, other=0, redirect=0, allowed_methods=None,
+                status_forcelist=(503,) if policy == "all" else (), raise_on_status=False,
+                backoff_factor=self.backoff, backoff_max=self.max_backoff, respect_retry_after_header=True)
+            session = requests.Session()
+            session.headers[HEADER] = str(PROTOCOL_VERSION)  # our server answers in its own protocol
+            if self.loopback:
+                session.trust_env = False  # never send loopback traffic through an HTTP(S)_PROXY
+            adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self.sessions[key] = session
+        return self.sessions[key]
 
     def request(self, method: str, path: str, *, body=None, params=None, retry: str = "all",
-                retry_status: tuple[int, ...] = (), timeout: float | None = None, retries: int | None = None):
-        """-> (status, parsed body). `retry`: "all" (connection errors and timeouts), "connection"
-        (connection errors), "unsent" (only errors before the request reached the server), "none".
-        Raises `_Transport` when no attempt got an HTTP answer."""
+                timeout: float | None = None, retries: int | None = None):
+        """-> (status, parsed body); raises `_Transport` when no attempt got an HTTP answer."""
         retries = self.retries if retries is None else retries
-        timeout = self.timeout if timeout is None else timeout
-        for attempt in range(retries + 1):
-            try:
-                r = self.session.request(method, self.url + path, json=body, params=params, timeout=timeout)
-            except requests.exceptions.RequestException as e:
-                retryable = (
-                    retry == "all" and isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
-                    or retry == "connection" and isinstance(e, requests.exceptions.ConnectionError)
-                    and not isinstance(e, requests.exceptions.ReadTimeout)
-                    or retry == "unsent" and _never_sent(e)
-                )
-                if not retryable or attempt == retries:
-                    raise _Transport(e, attempt + 1) from e
-            else:
-                try:
-                    data = r.json()
-                except ValueError:
-                    data = r.text
-                if r.status_code not in retry_status or attempt == retries:
-                    return r.status_code, data
-            time.sleep(min(self.max_backoff, self.backoff * 2**attempt))
-        raise AssertionError("unreachable")
+        try:
+            r = self.session(retry, retries).request(method, self.url + path, json=body, params=params,
+                                                     timeout=self.timeout if timeout is None else timeout)
+        except requests.exceptions.RequestException as e:
+            raise _Transport(e, 0 if retry == "none" else retries) from e
+        try:
+            return r.status_code, r.json()
+        except ValueError:
+            return r.status_code, r.text
 
     def close(self) -> None:
-        self.session.close()
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
 
 
 class RemoteEnv(TextEnv):
     """A TextEnv whose env runs on the server at `url` (one env on that server per RemoteEnv).
 
     url          the server, e.g. "http://127.0.0.1:8000"
-    env          the env name the server must serve (checked on this project's server; None: any)
+    env          the env's name: checked against this project's server; on an AgentGym server it
+                 picks that env's wire format (`envs.protocol.WIRES`) and the local env's
+                 command syntax and reply rule (None: a generic AgentGym-like server)
     timeout      seconds per request
     retries      extra attempts for a request that failed to connect (with backoff `backoff`*2^k s)
     connect      contact the server now (fail fast on a wrong URL); False: at the first reset
-    instructions, demonstration   prompts to use with an AgentGym server (which serves none);
-                 they override the server's on this project's server too
-    action_format only used to parse replies for `info` against an AgentGym server; this
-                 project's server parses with its own `--env-options action_format=...`
+    instructions, demonstration   the prompt (AgentGym's servers serve none); they override the
+                 server's on this project's server too
+    action_format "strict" or "lenient": sent to this project's server, which then parses this
+                 client's replies so (None: the server's `--env-options`); against an AgentGym
+                 server only used to fill `info["action"]`/`format_ok` from the reply
+    map_tasks    on AgentGym's TextCraft server, translate task ids (this project's goal order)
+                 into the server's data_idx (its goal order follows its recipe directory's listing)
     """
 
     def __init__(self, url: str, env: str | None = None, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5, max_backoff: float = 8.0, connect: bool = True,
-                 instructions: str | None = None, demonstration=None, action_format: str = "strict"):
-        super().__init__(action_format)
+                 instructions: str | None = None, demonstration=None, action_format: str | None = None,
+                 map_tasks: bool = True):
+        super().__init__(action_format or "strict")
+        self.requested_format = action_format
         self.client = _Client(url, timeout, retries, backoff, max_backoff)
         self.url = self.client.url
         self.expected_env = env
         self.name = env or "remote"
+        self.local_class = _local_class(env)
+        if self.local_class is not None:
+            self.command_re = self.local_class.command_re
+        self.map_tasks = map_tasks
         self.protocol: str | None = None  # "cleanagent" or "agentgym", known after connecting
+        self.wire = None  # AgentGym's wire format of this env, on an AgentGym server
+        self.normalize: Normalizer | None = None
         self.boot: str | None = None
         self.env_id: int | None = None
         self.id_key = "id"  # the request field naming the env ("env_idx" on some AgentGym servers)
@@ -194,10 +222,8 @@ class RemoteEnv(TextEnv):
 
     def reply_complete(self, reply: str) -> bool:
         """The local env's rule for a finished reply when the env is one of ours by name, else ReAct's."""
-        from envs import _REGISTRY, env_class  # lazy: an env module's heavy imports only when used
-
-        if self.name in _REGISTRY:
-            return env_class(self.name).reply_complete(self, reply)
+        if self.local_class is not None:
+            return self.local_class.reply_complete(self, reply)
         return super().reply_complete(reply)
 
     def __enter__(self):
@@ -210,7 +236,8 @@ class RemoteEnv(TextEnv):
 
     def _unreachable(self, what: str, t: _Transport, cls=RemoteEnvError) -> RemoteEnvError:
         how = f"no answer within {self.client.timeout:g} s" if t.timed_out else f"{type(t.cause).__name__}: {t.cause}"
-        return cls(f"env server {self.url}: {what} failed after {t.attempts} attempt(s): {how}")
+        tries = f" (retried up to {t.retries} times)" if t.retries else ""
+        return cls(f"env server {self.url}: {what} failed{tries}: {how}")
 
     def health(self) -> dict | None:
         """The server's /health answer, or None for a server without one (AgentGym's)."""
@@ -229,20 +256,28 @@ class RemoteEnv(TextEnv):
             if self.expected_env is not None and served != self.expected_env:
                 raise RemoteEnvError(f"env server {self.url} serves {served!r}, not {self.expected_env!r}")
             self.name = served or self.name
+            if self.local_class is None:
+                self.local_class = _local_class(self.name)
         else:
             self.protocol = "agentgym"
+            self.wire = WIRES.get(self.name)
+            self.normalize = Normalizer(self.name)
         self._create()
 
     def _create(self) -> None:
         self.env_id, self.live = None, False
+        if self.protocol == PROTOCOL:
+            body = {} if self.requested_format is None else {"action_format": self.requested_format}
+        else:
+            body = dict(self.wire.create_body) if self.wire else {}
         try:
-            status, data = self.client.request("POST", "/create", body={}, retry_status=(503,))
+            status, data = self.client.request("POST", "/create", body=body)
         except _Transport as t:
             raise self._unreachable("POST /create", t) from None
         if status == 503:
             message, code = _detail(status, data)
             raise ServerAtCapacity(f"env server {self.url}: {message}", status, code)
-        if status >= 400:
+        if status >= 400 or (isinstance(data, dict) and "error" in data and "id" not in data):
             message, code = _detail(status, data)
             raise RemoteEnvError(f"env server {self.url}: POST /create -> HTTP {status}: {message}", status, code)
         if isinstance(data, bool) or not isinstance(data, (int, dict)):
@@ -255,9 +290,17 @@ class RemoteEnv(TextEnv):
             self.env_id, self.id_key = data["env_idx"], "env_idx"
         else:
             raise RemoteEnvError(f"env server {self.url}: POST /create answered {data!r}, with no env id")
+        if self.wire is not None:
+            self.id_key = self.wire.id_key
         if isinstance(data, dict):
             self.boot = data.get("boot", self.boot)
-            self._apply_spec(data)
+            if self.protocol == PROTOCOL:
+                served_format = data.get("action_format")
+                if self.requested_format is not None and served_format not in (None, self.requested_format):
+                    raise RemoteEnvError(f"env server {self.url} parses replies {served_format!r}, not "
+                                         f"{self.requested_format!r}, and ignored the request to change it")
+                self.action_format = served_format or self.action_format
+                self._apply_spec(data)
 
     def _apply_spec(self, data: dict) -> None:
         for key in SPEC_FIELDS:
@@ -295,10 +338,22 @@ class RemoteEnv(TextEnv):
         self.task_id, self.live = task_id, True
         return obs, info
 
-    def _reset_once(self, task_id: int) -> tuple[str, dict]:
-        body = {**self._ids(), "data_idx": task_id}
-        if self.protocol != PROTOCOL and self.id_key == "env_idx":  # AgentGym's spellings of the task
-            body.update(id=task_id, session_id=task_id, idx=task_id)
+    def _server_task(self, task_id: int) -> int:
+        """The server's index of task `task_id` (only TextCraft's goal order differs on AgentGym's server)."""
+        if self.protocol == PROTOCOL or self.name != "textcraft" or not self.map_tasks:
+            return task_id
+        return textcraft_goal_map(self)[task_id]
+
+    def _reset_once(self, task_id: int, server_task: int | None = None) -> tuple[str, dict]:
+        server_task = self._server_task(task_id) if server_task is None else server_task
+        if self.protocol == PROTOCOL:
+            body = {**self._ids(), "data_idx": server_task}
+        elif self.wire is not None:
+            body = {**self._ids(), self.wire.task_key: server_task}
+        else:  # an unknown AgentGym-like server: every spelling of the task
+            body = {**self._ids(), "data_idx": server_task}
+            if self.id_key == "env_idx":
+                body.update(id=server_task, session_id=server_task)
         try:
             status, data = self.client.request("POST", "/reset", body=body)
         except _Transport as t:
@@ -315,13 +370,19 @@ class RemoteEnv(TextEnv):
         return self._agentgym_reset(data)
 
     def _agentgym_reset(self, data) -> tuple[str, dict]:
+        if self.normalize is not None:
+            self.normalize.reset()
         obs = None
-        if isinstance(data, str):
+        if self.wire is not None and self.wire.reset_answer in ("list", "str"):
+            obs = self.observe()  # what AgentGym's WebShop and SearchQA clients show
+        elif isinstance(data, str):
             obs = data
         elif isinstance(data, (list, tuple)) and data:
             obs = data[0]
         elif isinstance(data, dict):
             obs = data.get("observation", data.get("state"))
+            if self.name == "sciworld" and isinstance(data.get("task_description"), str):
+                obs = f"{data['task_description']}\n{obs}"  # as AgentGym's SciWorld client joins them
         if not isinstance(obs, str):
             obs = self.observe()
         score = data.get("score", 0.0) if isinstance(data, dict) else 0.0
@@ -345,17 +406,26 @@ class RemoteEnv(TextEnv):
         reply = reply if isinstance(reply, str) else ("" if reply is None else str(reply))
         where = f"task {self.task_id}, step {self.turn + 1}"
         ours = self.protocol == PROTOCOL
-        body = {**self._ids(), "action": reply}
+        action = reply
+        if not ours and self.wire is not None:
+            try:  # send what AgentGym's client of this env sends: the command cut out of the reply
+                action = client_action(self.wire.action_rule, reply)
+            except TwoActions:
+                self.turn += 1  # that client answers this itself, sending nothing
+                return ONE_ACTION_ERROR, 0.0, False, False, {
+                    "success": False, "score": float(self.normalize.previous if self.normalize else 0.0),
+                    "action": None, "format_ok": False, "error": ONE_ACTION_ERROR}
+        body = {**self._ids(), "action": action}
         if ours:
             body["turn"] = self.turn
         try:
-            status, data = self.client.request("POST", "/step", body=body, retry="connection" if ours else "unsent")
+            status, data = self.client.request("POST", "/step", body=body, retry="unsent")
         except _Transport as t:
             self.live = False
             raise self._unreachable(f"POST /step ({where}); the episode is lost", t, EpisodeInterrupted) from None
         if status >= 400:
             message, code = _detail(status, data)
-            if status == 404 and (code == "unknown_env_id" or not ours):
+            if status == 404 and (code == "unknown_env_id" or not ours) or not ours and status == 500:
                 lost_id, self.live = self.env_id, False
                 if ours:
                     self.env_id = None  # gone for sure: the next reset creates a new env at once
@@ -373,19 +443,25 @@ class RemoteEnv(TextEnv):
         return self._agentgym_step(reply, data, where)
 
     def _agentgym_step(self, reply: str, data, where: str) -> tuple[str, float, bool, bool, dict]:
-        if not isinstance(data, dict) or ("error" in data and "observation" not in data and "state" not in data):
+        obs_key = self.wire.observation_key if self.wire else "observation"
+        if not isinstance(data, dict) or ("error" in data and obs_key not in data and "observation" not in data):
             self.live = False
-            raise RemoteEnvError(f"env server {self.url}: step ({where}) answered {str(data)[:500]!r}")
+            cls = EpisodeInterrupted if isinstance(data, dict) else RemoteEnvError
+            raise cls(f"env server {self.url}: step ({where}) answered {str(data)[:500]!r}")
         self.turn += 1
-        obs = data.get("observation", data.get("state", ""))
-        reward = float(data.get("reward", 0.0) or 0.0)
+        obs = data.get(obs_key, data.get("observation", data.get("state", "")))
         terminated = bool(data.get("done", data.get("terminated", False)))
         truncated = bool(data.get("truncated", False))
         info = dict(data["info"]) if isinstance(data.get("info"), dict) else {}
-        score = float(data.get("score", info.get("score", reward)) or 0.0)
+        if self.wire is not None:
+            reward, score, success = self.normalize(data, terminated)
+        else:
+            reward = float(data.get("reward", 0.0) or 0.0)
+            score = float(data.get("score", info.get("score", reward)) or 0.0)
+            success = bool(terminated and (reward > 0 or score > 0))
         parsed = parse_react(reply, self.command_re, lenient=self.action_format == "lenient")
         info.setdefault("score", score)
-        info.setdefault("success", bool(terminated and (reward > 0 or score > 0)))
+        info.setdefault("success", success)
         info.setdefault("action", parsed.action)
         info.setdefault("format_ok", parsed.format_ok)
         return obs if isinstance(obs, str) else str(obs), reward, terminated, truncated, info
@@ -393,10 +469,10 @@ class RemoteEnv(TextEnv):
     def _release(self) -> None:
         """Ask the server to free this client's env (best effort, quick); forget its id."""
         env_id, self.env_id, self.live = self.env_id, None, False
-        if env_id is not None:
+        if env_id is not None and (self.wire is None or self.wire.has_close):  # AgentGym's WebShop has no /close
             try:
                 self.client.request("POST", "/close", body={self.id_key: env_id}, retry="none",
-                                    timeout=min(self.client.timeout, 5.0), retries=0)
+                                    timeout=min(self.client.timeout, 5.0))
             except _Transport:
                 pass  # the server is gone or busy; its idle timeout frees the env
 
@@ -415,6 +491,42 @@ class RemoteEnv(TextEnv):
 
     def expert_action(self) -> str:
         raise NotImplementedError("a remote env has no scripted expert; play one in a local twin env")
+
+
+def _local_class(name: str | None):
+    """This project's env class of that name, or None."""
+    from envs import _REGISTRY, env_class  # lazy: an env module's heavy imports only when used
+
+    return env_class(name) if name in _REGISTRY else None
+
+
+_GOAL_RE = re.compile(r"\nGoal: craft (.+)\.\s*$")
+_GOAL_MAPS: dict[str, dict[int, int]] = {}
+
+
+def textcraft_goal_map(remote: RemoteEnv) -> dict[int, int]:
+    """{this project's TextCraft task id: the data_idx naming the same goal on AgentGym's TextCraft
+    server at `remote.url`}, read off the server once per URL: AgentGym orders its 544 goals by
+    crafting depth in the order its server lists its recipe directory, which differs between
+    file systems, so no fixed table can say it."""
+    if remote.url in _GOAL_MAPS:
+        return _GOAL_MAPS[remote.url]
+    from envs.textcraft import recipe_book, to_id
+
+    ours = {goal: task_id for task_id, goal in enumerate(recipe_book().goals)}
+    mapping: dict[int, int] = {}
+    for index in range(len(ours)):
+        obs, _ = remote._reset_once(index, server_task=index)
+        match = _GOAL_RE.search(obs)
+        goal = to_id(match.group(1)) if match else None
+        if goal in ours:
+            mapping.setdefault(ours[goal], index)
+    missing = len(ours) - len(mapping)
+    if missing:
+        raise RemoteEnvError(f"AgentGym TextCraft server {remote.url}: {missing} of this project's {len(ours)} goals "
+                             "name no data_idx there (another recipe set?); pass map_tasks=False to use its ids as they are")
+    _GOAL_MAPS[remote.url] = mapping
+    return mapping
 
 
 class _Lost(Exception):

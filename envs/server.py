@@ -4,6 +4,15 @@ to rebuild the `TextEnv` faithfully.
     python -m envs.server --env textcraft --port 8000 [--host 127.0.0.1] [--max-envs 64]
                           [--env-options action_format=lenient,...] [--idle-timeout 3600]
 
+Two kinds of clients. This project's `envs.remote.RemoteEnv` names its protocol in the header
+`X-Cleanagent-Protocol` and gets the answers below. Any other request to a server of one of
+AgentGym's envs (textcraft, babyai, sciworld, webshop, searchqa) is taken to come from AgentGym's
+client class of that env and is answered in exactly the shape that client reads (a bare int
+from /create for webshop and searchqa, `[observation, null]` from WebShop's /reset, `state` in
+WebShop's /step, `score` as ScienceWorld's integer points, ...: see `envs.agentgym`). Such
+clients send the command alone (`get 1 oak log`, cut out of the model's reply): a one-line action
+that fully matches the env's command syntax is taken as that command, in strict mode too.
+
 Routes (JSON in and out; an env id is an integer the server picks at random, so ids never repeat
 across server restarts and a stale client can never drive another client's env):
 
@@ -13,15 +22,16 @@ across server restarts and a stale client can never drive another client's env):
     GET  /spec[?id=]              the env's prompt attributes: {env, instructions, demonstration, tools,
                                   tools_text, observation_role} (of env `id`, or of a fresh env)
     GET  /list_envs               [live env ids]
-    POST /create   {}             {id, env_idx, observation: "", reward: 0, done: false, boot, **spec}
+    POST /create   {action_format?}  {id, env_idx, observation: "", reward: 0, done: false, boot, action_format, **spec}
     POST /reset    {id, data_idx} {observation, reward: 0, done: false, score, info, **spec}
     POST /step     {id, action, turn?}
                                   {observation, reward, done, terminated, truncated, score, info, turn}
     GET  /observation?id=         the last observation (a JSON string)
     POST /close    {id}           {closed: true}
 
-`env_idx` is accepted wherever `id` is, and `task_id` wherever `data_idx` is (AgentGym's servers
-use both spellings). `turn` in /step is the number of steps the client has taken since its reset:
+`env_idx` is accepted wherever `id` is, and `task_id` or `session_id` wherever `data_idx` is
+(AgentGym's servers use all of these spellings). `action_format` in /create makes that env parse
+replies strictly or leniently whatever `--env-options` say (the trainer forwards its own). `turn` in /step is the number of steps the client has taken since its reset:
 a retried step whose first try was applied is answered from a cache instead of being applied
 twice, and an out-of-order step is refused (409).
 
@@ -46,11 +56,9 @@ to reach it from another machine, tunnel (`ssh -L 8000:127.0.0.1:8000 host`).
 # create_app from their annotations at run time
 import argparse
 import contextlib
-import ipaddress
 import json
 import math
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -58,10 +66,10 @@ import traceback
 from dataclasses import dataclass, field
 
 import envs
+from envs.protocol import (HEADER, PROTOCOL, PROTOCOL_VERSION, WIRES, bare_command, create_answer, is_loopback,
+                           reset_answer, step_answer)
 from envs.base import TextEnv
 
-PROTOCOL = "cleanagent"
-PROTOCOL_VERSION = 1
 CLIENT_ERRORS = (ValueError, TypeError, KeyError, IndexError)
 """Env exceptions that mean the request was bad (answered 400); anything else is a 500."""
 
@@ -119,22 +127,6 @@ def env_spec(env: TextEnv) -> dict:
     }
 
 
-def is_loopback(host: str) -> bool:
-    """True when `host` names only this machine (127.0.0.0/8, ::1, localhost)."""
-    host = host.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:  # a host name: loopback only if every address it resolves to is
-        infos = socket.getaddrinfo(host, None)
-        return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
-    except (OSError, ValueError):
-        return False
-
-
 def exposure_warning(host: str) -> str | None:
     """The loud warning printed when binding `host` exposes the server beyond this machine."""
     if is_loopback(host):
@@ -159,6 +151,8 @@ class Slot:
     last_used: float = field(default_factory=time.monotonic)
     task_id: int | None = None
     turn: int = 0  # steps since the last reset
+    total_reward: float = 0.0  # rewards of the episode so far
+    score: float = 0.0  # the env's score after the latest reset or step
     observation: str = ""
     last_step: tuple[int, str, dict] | None = None  # (turn, action, response) of the latest step
     closed: bool = False
@@ -197,7 +191,7 @@ class EnvPool:
         with self._lock:
             return sorted(self._slots)
 
-    def create(self) -> tuple[int, Slot]:
+    def create(self, action_format: str | None = None) -> tuple[int, Slot]:
         with self._lock:
             if len(self._slots) + self._pending >= self.max_envs:
                 raise ApiError(
@@ -207,8 +201,13 @@ class EnvPool:
                 )
             self._pending += 1
         try:
+            options = dict(self.options)
+            if action_format is not None:  # the client's own parsing mode (this project's RemoteEnv sends it)
+                if action_format not in ("strict", "lenient"):
+                    raise ApiError(422, "bad_action_format", f"action_format must be 'strict' or 'lenient', got {action_format!r}")
+                options["action_format"] = action_format
             try:
-                env = envs.make(self.name, **self.options)
+                env = envs.make(self.name, **options)
             except Exception as e:
                 raise ApiError(500, "env_error", f"creating env {self.name!r} failed: {type(e).__name__}: {e}") from e
             slot = Slot(env)
@@ -386,6 +385,7 @@ def create_app(pool: EnvPool):
     class ResetBody(IdBody):
         data_idx: int | None = None
         task_id: int | None = None
+        session_id: int | None = None  # WebShop's spelling
 
     class StepBody(IdBody):
         action: str
@@ -393,6 +393,13 @@ def create_app(pool: EnvPool):
 
     def query_id(id: int | None, env_idx: int | None) -> int | None:
         return id if id is not None else env_idx
+
+    wire = WIRES.get(pool.name)
+
+    def agentgym_caller(request: Request) -> bool:
+        """A request from AgentGym's client of this env (not from this project's RemoteEnv, which
+        names its protocol in a header): answered in that client's shape."""
+        return wire is not None and request.headers.get(HEADER) is None
 
     @app.get("/")
     def hello():
@@ -423,15 +430,19 @@ def create_app(pool: EnvPool):
         return JSON(pool.ids())
 
     @app.post("/create")
-    def create(body: dict | None = Body(None)):
-        env_id, slot = pool.create()
+    def create(request: Request, body: dict | None = Body(None)):
+        action_format = body.get("action_format") if isinstance(body, dict) else None
+        env_id, slot = pool.create(action_format)
+        if agentgym_caller(request):
+            return JSON(create_answer(wire, env_id))
         with pool.use(env_id) as slot:
             return JSON({"id": env_id, "env_idx": env_id, "observation": "", "reward": 0.0, "done": False,
-                         "boot": pool.boot, **env_spec(slot.env)})
+                         "boot": pool.boot, "action_format": slot.env.action_format, **env_spec(slot.env)})
 
     @app.post("/reset")
-    def reset(body: ResetBody):
-        env_id, task = body.env_id(), body.data_idx if body.data_idx is not None else body.task_id
+    def reset(request: Request, body: ResetBody):
+        env_id = body.env_id()
+        task = next((t for t in (body.data_idx, body.task_id, body.session_id) if t is not None), None)
         if task is None and body.env_idx is not None and body.id is not None:
             env_id, task = body.env_idx, body.id  # SearchQA's spelling: {env_idx, id: task}
         if task is None:
@@ -441,11 +452,15 @@ def create_app(pool: EnvPool):
             obs, info = call_env(slot.env.reset, task)
             slot.task_id, slot.observation = task, obs
             info = jsonable(info) if isinstance(info, dict) else {}
+            slot.total_reward, slot.score = 0.0, float(info.get("score", 0.0) or 0.0)
+            if agentgym_caller(request):
+                return JSON(reset_answer(pool.name, wire, env_id, obs, info, slot.env))
             return JSON({"observation": obs, "reward": 0.0, "done": False, "score": info.get("score", 0.0),
                          "info": info, "task_id": task, **env_spec(slot.env)})
 
     @app.post("/step")
-    def step(body: StepBody):
+    def step(request: Request, body: StepBody):
+        agentgym = agentgym_caller(request)
         with pool.use(body.env_id()) as slot:
             if slot.task_id is None:
                 raise ApiError(409, "not_reset", f"env {body.env_id()} has no task: POST /reset before /step")
@@ -455,8 +470,19 @@ def create_app(pool: EnvPool):
                     return JSON({**last[2], "replayed": True})  # a retry of an applied step
                 raise ApiError(409, "out_of_order", f"step for turn {body.turn} but env {body.env_id()} is at turn "
                                                     f"{slot.turn} of task {slot.task_id}")
-            obs, reward, terminated, truncated, info = call_env(slot.env.step, body.action)
+            action = body.action
+            command = bare_command(action, slot.env.command_re) if agentgym else None
+            if command is not None:  # AgentGym's clients send the command alone, cut out of the reply
+                action = f"Action: {command}"
+            obs, reward, terminated, truncated, info = call_env(slot.env.step, action)
             info = jsonable(info) if isinstance(info, dict) else {}
+            previous_score, slot.score = slot.score, float(info.get("score", reward) or 0.0)
+            slot.total_reward += float(reward)
+            if agentgym:
+                slot.turn += 1
+                slot.observation = obs
+                return JSON(step_answer(pool.name, wire, obs, float(reward), bool(terminated or truncated), info,
+                                        slot.total_reward, previous_score))
             response = {"observation": obs, "reward": float(reward), "done": bool(terminated or truncated),
                         "terminated": bool(terminated), "truncated": bool(truncated),
                         "score": info.get("score", float(reward)), "info": info, "turn": slot.turn + 1}
@@ -471,9 +497,9 @@ def create_app(pool: EnvPool):
             return JSON(slot.observation)
 
     @app.post("/close")
-    def close(body: IdBody):
+    def close(request: Request, body: IdBody):
         pool.close(body.env_id())
-        return JSON({"closed": True})
+        return JSON(True if agentgym_caller(request) else {"closed": True})
 
     return app
 

@@ -272,7 +272,7 @@ def test_idle_timeout_frees_envs_and_reset_reconnects(log_dir):
         server.stop()
 
 
-def test_kill_mid_episode_then_restart(log_dir):
+def test_kill_mid_episode_then_restart(log_dir, caplog):
     server = ServerProcess("textcraft", log_dir=log_dir).start()
     try:
         local = envs.make("textcraft")
@@ -288,10 +288,10 @@ def test_kill_mid_episode_then_restart(log_dir):
         frozen.reset(task_id)
         os.kill(server.proc.pid, signal.SIGSTOP)
         try:
-            t0 = time.monotonic()
+            caplog.clear()
             with pytest.raises(EpisodeInterrupted, match="no answer within 1 s"):
                 frozen.step("Action: inventory")
-            assert time.monotonic() - t0 < 2.5  # a step that timed out is not retried
+            assert not [r for r in caplog.records if "Retrying" in r.getMessage()]  # a timed-out step is not retried
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
         assert frozen.reset(task_id)[0] == local.reset(task_id)[0]  # same env, works again
@@ -303,11 +303,11 @@ def test_kill_mid_episode_then_restart(log_dir):
         t0 = time.monotonic()
         with pytest.raises(EpisodeInterrupted, match=f"{server.url}.*episode is lost"):
             remote.step(local.expert_reply())
-        assert time.monotonic() - t0 < FAST["timeout"]
+        assert time.monotonic() - t0 < 30  # no hang (the bound is loose: a loaded machine is slow)
         t0 = time.monotonic()
         with pytest.raises(RemoteEnvError, match="POST /reset"):
             remote.reset(task_id)  # the server is still down: a clear error, no hang
-        assert time.monotonic() - t0 < FAST["timeout"]
+        assert time.monotonic() - t0 < 30
 
         server.start()  # same port
         assert play_expert(remote, local, task_id) >= 1  # reset reconnects: new env on the new server
