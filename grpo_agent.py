@@ -1170,7 +1170,7 @@ if __name__ == "__main__":
     if args.env_url:
         from envs.remote import remote_tasks
 
-        train_tasks, test_tasks = (remote_tasks(args.env_url[0], split, args.task_tier) for split in ("train", "test"))
+        train_tasks, test_tasks = (remote_tasks(args.env_url[0], split, args.task_tier, env=args.env) for split in ("train", "test"))
     else:
         train_tasks, test_tasks = (envs.tasks(args.env, split, tier=args.task_tier, **env_options(args)) for split in ("train", "test"))
     test_tasks = test_tasks[: args.eval_tasks]

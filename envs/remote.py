@@ -262,6 +262,11 @@ class RemoteEnv(TextEnv):
             self.protocol = "agentgym"
             self.wire = WIRES.get(self.name)
             self.normalize = Normalizer(self.name)
+            if self.local_class is not None:  # AgentGym's servers serve no prompt: the local env's
+                if self._instructions is None:
+                    self.instructions = self.local_class.instructions
+                if self._demonstration is None:
+                    self.demonstration = tuple(tuple(t) for t in self.local_class.demonstration)
         self._create()
 
     def _create(self) -> None:
@@ -459,7 +464,10 @@ class RemoteEnv(TextEnv):
             reward = float(data.get("reward", 0.0) or 0.0)
             score = float(data.get("score", info.get("score", reward)) or 0.0)
             success = bool(terminated and (reward > 0 or score > 0))
-        parsed = parse_react(reply, self.command_re, lenient=self.action_format == "lenient")
+        if self.local_class is not None:  # the local env's parser (SearchQA's tags, ReAct elsewhere)
+            parsed = self.local_class.parse(self, reply)
+        else:
+            parsed = parse_react(reply, self.command_re, lenient=self.action_format == "lenient")
         info.setdefault("score", score)
         info.setdefault("success", success)
         info.setdefault("action", parsed.action)
@@ -487,7 +495,7 @@ class RemoteEnv(TextEnv):
     def tasks(cls, split: str = "train", tier: int | None = None, url: str | None = None, **options) -> list[int]:
         if url is None:
             raise TypeError("RemoteEnv.tasks needs url=: the task list comes from the server")
-        return remote_tasks(url, split, tier, **{k: v for k, v in options.items() if k in ("timeout", "retries", "backoff")})
+        return remote_tasks(url, split, tier, **{k: v for k, v in options.items() if k in ("timeout", "retries", "backoff", "env")})
 
     def expert_action(self) -> str:
         raise NotImplementedError("a remote env has no scripted expert; play one in a local twin env")
@@ -534,20 +542,27 @@ class _Lost(Exception):
 
 
 def remote_tasks(url: str, split: str = "train", tier: int | None = None, timeout: float = 30.0, retries: int = 3,
-                 backoff: float = 0.5) -> list[int]:
-    """Task ids of `split` (and `tier`) from the server's /tasks route (this project's servers)."""
+                 backoff: float = 0.5, env: str | None = None) -> list[int]:
+    """Task ids of `split` (and `tier`) from the server's /tasks route (this project's servers).
+    AgentGym's servers list no tasks: with `env` naming one of this project's envs the local env's
+    split is used instead (RemoteEnv maps TextCraft's ids to the server's goal order; the other envs'
+    ids go to the server as they are), else it is an error."""
     client = _Client(url, timeout, retries, backoff, 8.0)
     try:
         params = {"split": split} if tier is None else {"split": split, "tier": tier}
         try:
             status, data = client.request("GET", "/tasks", params=params)
         except _Transport as t:
-            raise RemoteEnvError(f"env server {client.url}: GET /tasks failed after {t.attempts} attempt(s): {t.cause}") from None
+            raise RemoteEnvError(f"env server {client.url}: GET /tasks failed (retried up to {t.retries} times): {t.cause}") from None
     finally:
         client.close()
     if status == 404 and not (isinstance(data, dict) and "tasks" in data):
+        if _local_class(env) is not None:
+            from envs import tasks as local_tasks
+
+            return local_tasks(env, split, tier)
         raise RemoteEnvError(f"env server {client.url} has no /tasks route (AgentGym's servers list no tasks): "
-                             "give the task ids yourself", status)
+                             "name the env (one of this project's) to use its local split, or give the task ids yourself", status)
     if status >= 400:
         message, code = _detail(status, data)
         raise RemoteEnvError(f"env server {client.url}: GET /tasks -> HTTP {status}: {message}", status, code)
@@ -557,4 +572,4 @@ def remote_tasks(url: str, split: str = "train", tier: int | None = None, timeou
     return [int(t) for t in tasks]
 
 
-__all__ = ["EpisodeInterrupted", "RemoteEnv", "RemoteEnvError", "ServerAtCapacity", "remote_tasks"]
+__all__ = ["EpisodeInterrupted", "RemoteEnv", "RemoteEnvError", "ServerAtCapacity", "remote_tasks", "textcraft_goal_map"]

@@ -115,7 +115,7 @@ class SciWorldEnv(TextEnv):
         r"(?:look around|look (?:at|in) {w}|read {w}|go to {w}|go {w}|open {w}|close {w}|pick up {w}|"
         r"put down {w}|move {w} to {w}|pour {w} in(?:to)? {w}|dunk {w} in(?:to)? {w}|mix {w}|"
         r"activate {w}|deactivate {w}|use {w}|connect {w} to {w}|disconnect {w}|eat {w}|flush {w}|"
-        r"focus on {w}|wait1?|inventory|task|\d{{1,2}})\.?".format(w=_WORDS),
+        r"focus on {w}|examine {w}|wait1?|inventory|task|\d{{1,2}})\.?".format(w=_WORDS),
         re.IGNORECASE,
     )
 
