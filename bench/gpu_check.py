@@ -30,9 +30,10 @@ def build_random_model(folder: Path, tokenizer_dir: str | None) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
 
+    import cleanagent_utils.models
     import grpo_agent
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or grpo_agent.embedded_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or cleanagent_utils.models.embedded_model_dir())
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                          num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1_000_000.0, tie_word_embeddings=True,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.curves import parse_records  # noqa: E402
-from grpo_agent import bootstrap_ci  # noqa: E402
+from cleanagent_utils.evaluation import bootstrap_ci  # noqa: E402
 
 OWN_FLAGS = ("--seed", "--runs-dir", "--resume")
 ALGORITHMS = {"grpo_agent.py": "grpo", "ppo_agent.py": "ppo", "reinforce_agent.py": "reinforce++"}

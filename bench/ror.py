@@ -60,7 +60,8 @@ import envs  # noqa: E402
 import grpo_agent  # noqa: E402
 from bench import eval as bench_eval  # noqa: E402
 from bench.common import load_policy, make_sampler, resolve_model  # noqa: E402
-from grpo_agent import EMBEDDED_MODEL, chat_ids, load_model  # noqa: E402
+from cleanagent_utils.chat import chat_ids  # noqa: E402
+from cleanagent_utils.models import EMBEDDED_MODEL, load_model  # noqa: E402
 
 ANSWER_TYPES = ("number", "string", "choice", "no_solution")
 PERTURBATIONS = {"textcraft": "recipes", "webshop": "invert"}

@@ -67,6 +67,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402
+import cleanagent_utils.models  # noqa: E402
 import grpo_agent  # noqa: E402
 from bench.common import load_policy  # noqa: E402
 from envs.base import TextEnv  # noqa: E402
@@ -531,7 +532,7 @@ def machine_info(threads: int | None = None) -> dict:
         "torch_threads": torch.get_num_threads() if not threads else threads, "load_average_at_start": list(os.getloadavg()), "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "python": platform.python_version(), "torch": torch.__version__,
         "transformers": version("transformers"), "trl": version("trl"), "accelerate": version("accelerate"), "device": str(device()),
-        "hardware_bf16": grpo_agent.hardware_bf16(device()),
+        "hardware_bf16": cleanagent_utils.models.hardware_bf16(device()),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 

@@ -13,6 +13,6 @@ def tiny_model_dir(tmp_path_factory):
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from grpo_agent import embedded_model_dir
+    from cleanagent_utils.models import embedded_model_dir
 
     return AutoTokenizer.from_pretrained(embedded_model_dir())

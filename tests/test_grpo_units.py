@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import cleanagent_utils.models
 import grpo_agent
 import ppo_agent
 import reinforce_agent
@@ -176,9 +177,9 @@ def test_resolve_dtype_auto_follows_the_hardware(monkeypatch):
     import grpo_agent
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(grpo_agent, "hardware_bf16", lambda device: True)
+    monkeypatch.setattr(cleanagent_utils.models, "hardware_bf16", lambda device: True)
     assert grpo_agent.resolve_dtype("auto", cpu) == "bf16-mixed"
-    monkeypatch.setattr(grpo_agent, "hardware_bf16", lambda device: False)
+    monkeypatch.setattr(cleanagent_utils.models, "hardware_bf16", lambda device: False)
     assert grpo_agent.resolve_dtype("auto", cpu) == "float32"
     for explicit in ("float32", "bf16-mixed", "bfloat16"):
         assert grpo_agent.resolve_dtype(explicit, cpu) == explicit
@@ -212,7 +213,7 @@ def test_bf16_mixed_keeps_fp32_weights_and_optimizer_state_and_close_logprobs(ti
 
 
 def test_bootstrap_ci_matches_a_plain_resampling_loop():
-    from grpo_agent import bootstrap_ci
+    from cleanagent_utils.evaluation import bootstrap_ci
 
     values = [0.0, 0.25, 1.0, 0.5, 0.0, 0.75]
     rng = np.random.default_rng(3)
@@ -253,7 +254,7 @@ def test_play_test_tasks_plays_each_task_k_times_in_batches():
 
     from transformers import AutoTokenizer
 
-    from grpo_agent import embedded_model_dir
+    from cleanagent_utils.models import embedded_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir())
     chat = ChatFormat(tokenizer)

@@ -7,7 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from envs.base import TextEnv
-from grpo_agent import Args, ChatFormat, Episode, KVSampler, chat_ids, rollout
+from cleanagent_utils.chat import chat_ids
+from grpo_agent import Args, ChatFormat, Episode, KVSampler, rollout
 
 
 class ScriptedEnv(TextEnv):

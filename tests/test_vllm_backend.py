@@ -22,7 +22,8 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 import envs
 import grpo_agent
-from grpo_agent import Args, ChatFormat, Episode, KVSampler, VLLMSampler, batch_logprobs, logprob_diffs, merged_weights, rollout, sync_weights
+from cleanagent_utils.samplers import merged_weights
+from grpo_agent import Args, ChatFormat, Episode, KVSampler, VLLMSampler, batch_logprobs, logprob_diffs, rollout, sync_weights
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from grpo_agent import embedded_model_dir
+from cleanagent_utils.models import embedded_model_dir
 
 
 def build_tiny_model(path: Path, seed: int = 0) -> Path:
