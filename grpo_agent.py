@@ -20,32 +20,26 @@ Simplifications, so the file stays readable:
 
 import contextlib
 import gc
-import importlib.util
-import inspect
-import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import tyro
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-import envs
-from cleanagent_utils.batching import batch_logprobs, micro_batches, pad_batch, token_logprobs
+from cleanagent_utils.batching import (batch_logprobs, clipped_step, global_totals, micro_batch_passes, minibatches,
+                                       token_logprobs)
 from cleanagent_utils.chat import ChatFormat
-from cleanagent_utils.distributed import (broadcast, full_optimizer_state, full_parameters, full_state_dict, gather,
-                                          gradient_sync, init_distributed, load_optimizer_state, merge_stats, rank_share,
-                                          wrap_model)
-from cleanagent_utils.evaluation import eval_report
-from cleanagent_utils.models import (EMBEDDED_MODEL, LORA_ALPHA_PER_RANK, autocast, enable_gradient_checkpointing, load_model, resolve_dtype)
-from cleanagent_utils.runs import env_options, make_env, release_freed_memory, seed_everything
-from cleanagent_utils.samplers import KVSampler, VLLMSampler, logprob_diffs, sync_weights
+from cleanagent_utils.distributed import (full_optimizer_state, full_parameters, full_state_dict, load_optimizer_state,
+                                          rank_share, wrap_model)
+from cleanagent_utils.evaluation import HeldOutEval
+from cleanagent_utils.models import EMBEDDED_MODEL, autocast, load_policy, save_final_model
+from cleanagent_utils.runs import (check_args, horizon_of, log_iteration, make_env, release_freed_memory, seed_everything,
+                                   start_run, task_splits)
+from cleanagent_utils.samplers import logprob_diffs, make_sampler, sync_weights
 
 
 @dataclass
@@ -165,66 +159,6 @@ class Args:
 
     # computed at runtime
     run_name: str = field(default="", init=False)
-
-
-def validate_args(args: Args) -> None:
-    """Fail fast, naming the flag, before anything expensive happens."""
-    checks = [
-        (args.env in envs.names(), f"--env must be one of {envs.names()}, got {args.env!r}"),
-        (args.total_iterations >= 1, "--total-iterations must be >= 1"),
-        (args.num_tasks >= 1, "--num-tasks must be >= 1"),
-        (args.group_size >= 1, "--group-size must be >= 1"),
-        (args.learning_rate > 0, "--learning-rate must be > 0"),
-        (args.max_new_tokens >= 1, "--max-new-tokens must be >= 1"),
-        (args.max_episode_tokens > args.max_new_tokens, "--max-episode-tokens must exceed --max-new-tokens"),
-        (args.temperature > 0, "--temperature must be > 0 (log-probs are computed at this temperature)"),
-        (len(args.horizons) >= 1 and min(args.horizons) >= 1, "--horizons must be one or more integers >= 1"),
-        (args.horizon_phase_iterations >= 1, "--horizon-phase-iterations must be >= 1"),
-        (args.adaptive_patience >= 1 and args.adaptive_min_iterations >= 1, "--adaptive-patience and --adaptive-min-iterations must be >= 1"),
-        (0.0 <= args.adaptive_cut_rate <= 1.0, "--adaptive-cut-rate must be in [0, 1]"),
-        (args.clip_coef > 0, "--clip-coef must be > 0"),
-        (args.kl_coef >= 0, "--kl-coef must be >= 0"),
-        (args.kl_coef == 0 or args.kl_estimator != "k1",
-         "--kl-estimator k1 with --kl-coef > 0: in the loss the log ratio's expected gradient is E_pi[grad log pi] = 0, so it "
-         "never pulls toward the reference; use k3 (the default, the gradient of KL(ref || pi)) or k2 (the gradient of KL(pi || ref))"),
-        (args.update_epochs >= 1, "--update-epochs must be >= 1"),
-        (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
-        (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
-        (args.lora_rank >= 0, "--lora-rank must be >= 0"),
-        (0 < args.vllm_gpu_memory_utilization < 1, "--vllm-gpu-memory-utilization must be in (0, 1)"),
-        (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0, "--save-every, --eval-every, --eval-tasks must be >= 0"),
-        (args.eval_k >= 1, "--eval-k must be >= 1"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise SystemExit(f"error: {message}")
-    if args.rollout_backend == "vllm" and not torch.cuda.is_available():
-        raise SystemExit("error: --rollout-backend vllm needs a CUDA GPU (the default --rollout-backend hf runs anywhere)")
-    if args.rollout_backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise SystemExit("error: --rollout-backend vllm needs vLLM: pip install -r requirements-gpu.txt")
-    options = env_options(args)
-    if args.env_url and options:
-        raise SystemExit("error: --env-options: with --env-url the env's options belong to the server (`python -m envs.server --env-options ...`)")
-    accepted = inspect.signature(envs.env_class(args.env).__init__).parameters
-    for key in options:
-        if key not in accepted or key in ("self", "action_format"):
-            names = [p for p in accepted if p not in ("self", "action_format")]
-            raise SystemExit(f"error: --env-options: env {args.env!r} has no option {key!r}; its options are: {', '.join(names) or 'none'}")
-
-
-def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int) -> int:
-    """ScalingInter-RL: the horizon of phase `iteration // phase_iterations`, the last phase kept."""
-    return horizons[min(iteration // phase_iterations, len(horizons) - 1)]
-
-
-def adaptive_advance(success_rates: list[float], cut_rates: list[float], patience: int, cut_rate: float, min_iterations: int) -> bool:
-    """Adaptive horizon: leave the current horizon, whose iterations so far had `success_rates` and
-    `cut_rates` (share of episodes cut at the horizon), once its best success rate is `patience`
-    iterations old or the last iteration cut fewer than `cut_rate`; never before `min_iterations`."""
-    if len(success_rates) < min_iterations:
-        return False
-    best = int(np.argmax(success_rates))  # the first best: a tie is not an improvement
-    return len(success_rates) - 1 - best >= patience or cut_rates[-1] < cut_rate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,6 +288,25 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
 
 
 # ---------------------------------------------------------------------------------------------
+# the horizon schedule (ScalingInter-RL): short interactions first, longer ones later
+
+
+def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int) -> int:
+    """ScalingInter-RL: the horizon of phase `iteration // phase_iterations`, the last phase kept."""
+    return horizons[min(iteration // phase_iterations, len(horizons) - 1)]
+
+
+def adaptive_advance(success_rates: list[float], cut_rates: list[float], patience: int, cut_rate: float, min_iterations: int) -> bool:
+    """Adaptive horizon: leave the current horizon, whose iterations so far had `success_rates` and
+    `cut_rates` (share of episodes cut at the horizon), once its best success rate is `patience`
+    iterations old or the last iteration cut fewer than `cut_rate`; never before `min_iterations`."""
+    if len(success_rates) < min_iterations:
+        return False
+    best = int(np.argmax(success_rates))  # the first best: a tie is not an improvement
+    return len(success_rates) - 1 - best >= patience or cut_rates[-1] < cut_rate
+
+
+# ---------------------------------------------------------------------------------------------
 # advantages and losses (pure functions, unit-tested against plain loops)
 
 
@@ -412,230 +365,96 @@ def clipped_policy_loss(logprobs, old_logprobs, advantages, clip_coef):
 
 
 # ---------------------------------------------------------------------------------------------
-# held-out evaluation: test tasks before and after training, with bootstrap CIs over tasks
+# update: PPO-clip epochs over the rollout batch (reads as one process; N ranks take the same step)
 
 
-def play_test_tasks(sample_fn, chat: ChatFormat, env_list, tasks: list[int], k: int, horizon: int, args: Args) -> list[list[bool]]:
-    """Each of `tasks` played `k` times at `horizon` (batches of len(env_list) episodes); per task the
-    success of each of its episodes (an episode whose env failed counts as unsolved)."""
-    jobs = [(g, t) for g, t in enumerate(tasks) for _ in range(k)]
-    out = [[] for _ in tasks]
-    for start in range(0, len(jobs), len(env_list)):
-        chunk = jobs[start : start + len(env_list)]
-        episodes = rollout(sample_fn, chat, env_list, [Episode(task_id=t, group=g) for g, t in chunk], horizon, args)
-        if hasattr(sample_fn, "reset"):
-            sample_fn.reset()
-        for ep in episodes:
-            out[ep.group].append(ep.success and not ep.failed)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# several processes (torchrun): each rank plays a share of the task groups, the gradients are summed
-
-
-def update(train_model, optimizer, params: list, episodes: list[Episode], advantages: list[torch.Tensor], old_logprobs, ref_logprobs, args: Args, device) -> tuple[dict, int]:
-    """PPO-clip epochs over this rank's `episodes` (in one process: all of them); returns (metric lists, skipped steps).
-
-    advantages, old_logprobs, ref_logprobs: per episode [len-1] on `device`; old_logprobs None: the
-    rollout policy is the current one (ratio 1), ref_logprobs None: no KL term in the loss. The
-    minibatches are drawn over the episodes of all ranks (rank order) and the loss weights are
-    normalised over a whole minibatch, so N ranks take the step one process takes on all their episodes.
-    """
-    counts = gather(len(episodes))
-    rank, world_size = dist.get_rank() if dist.is_initialized() else 0, len(counts)
-    offset, total = sum(counts[:rank]), sum(counts)
+def update(train_model, optimizer, params: list, episodes: list[Episode], advantages: list[torch.Tensor], old_logprobs, ref_logprobs,
+           args: Args, device) -> tuple[dict, int]:
+    """PPO-clip epochs over `episodes`; returns (metric lists, skipped steps). advantages, old_logprobs,
+    ref_logprobs: per episode [len-1] on `device`; old_logprobs None: the rollout policy is the current one
+    (ratio 1); ref_logprobs None: no KL term in the loss."""
     stats = {k: [] for k in ("policy_loss", "kl", "entropy", "approx_kl", "clipfrac", "grad_norm")}
     skipped_updates = 0
+
+    def zero_loss():  # a pass on a rank with no episodes left in this minibatch: nothing to learn, same collectives
+        row = torch.zeros(1, 2, dtype=torch.long, device=device)
+        with autocast(args.dtype, device):
+            return token_logprobs(train_model, row, torch.ones_like(row), row, args.temperature)[0].sum() * 0
+
     for epoch in range(args.update_epochs):
-        order = broadcast(np.random.permutation(total))  # the same minibatches on every rank
-        for minibatch in np.array_split(order, args.num_minibatches) if total else []:
-            minibatch = [i - offset for i in minibatch.tolist() if offset <= i < offset + len(episodes)]  # this rank's share
-            stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are global
+        for minibatch in minibatches(episodes, args.num_minibatches):
             masks = [torch.tensor(episodes[i].loss_mask[1:], device=device) for i in minibatch]
-            totals = [sum(column) for column in zip(*gather((len(masks), sum(float(m.sum()) for m in masks))))]
-            weights = loss_weights(masks, args.loss_reduction, args.max_episode_tokens, totals)
-            chunks = micro_batches([len(episodes[i].token_ids) for i in minibatch], args.micro_batch_tokens)
-            chunks += [[]] * (max(gather(len(chunks))) - len(chunks))  # as many forward/backward passes (collectives) on every rank
-            for k, mb in enumerate(chunks):
-                with gradient_sync(train_model, k == len(chunks) - 1):
-                    if not mb:  # nothing of this minibatch left on this rank: a zero loss on an all-masked row
-                        row = torch.zeros(1, 2, dtype=torch.long, device=device)
-                        with autocast(args.dtype, device):
-                            zero = token_logprobs(train_model, row, torch.ones_like(row), row, args.temperature)[0].sum() * 0
-                        zero.backward()
-                        continue
-                    idx = [minibatch[j] for j in mb]
-                    ids, attn, mask = pad_batch([episodes[i] for i in idx], device)
-                    width = ids.shape[1] - 1
-                    with autocast(args.dtype, device, cache_weights=False):  # bf16-mixed: bf16 matmuls, fp32 log-softmax, loss and gradients
-                        logp, entropy = token_logprobs(train_model, ids, attn, mask, args.temperature, with_entropy=True, entropy_grad=args.ent_coef > 0)
-                    w = torch.stack([torch.nn.functional.pad(weights[j], (0, width - len(weights[j]))) for j in mb])
-                    tok = mask[:, 1:].float()
-
-                    def dense(per_episode):
-                        return torch.stack([torch.nn.functional.pad(per_episode[i], (0, width - len(per_episode[i]))) for i in idx])
-
-                    old = dense(old_logprobs) if old_logprobs is not None else logp.detach()
-                    pg_loss, ratio = clipped_policy_loss(logp, old, dense(advantages), args.clip_coef)
-                    per_token = pg_loss - args.ent_coef * entropy
-                    if ref_logprobs is not None:
-                        kl = kl_penalty(logp, dense(ref_logprobs), args.kl_estimator)
-                        per_token = per_token + args.kl_coef * kl
-                    loss = (per_token * w).sum()
-                    (loss * world_size).backward()  # DDP and FSDP average the ranks' gradients; the weights already are global
+            weights = loss_weights(masks, args.loss_reduction, args.max_episode_tokens, global_totals(masks))
+            stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are the minibatch's
+            for mb in micro_batch_passes([train_model], episodes, minibatch, args.micro_batch_tokens, device, zero_loss):
+                with autocast(args.dtype, device, cache_weights=False):  # bf16-mixed: bf16 matmuls, fp32 log-softmax, loss, gradients
+                    logp, entropy = token_logprobs(train_model, mb.ids, mb.attn, mb.mask, args.temperature, with_entropy=True,
+                                                   entropy_grad=args.ent_coef > 0)
+                old = mb.dense(old_logprobs) if old_logprobs is not None else logp.detach()
+                pg_loss, ratio = clipped_policy_loss(logp, old, mb.dense(advantages), args.clip_coef)
+                per_token = pg_loss - args.ent_coef * entropy
+                if ref_logprobs is not None:
+                    kl = kl_penalty(logp, mb.dense(ref_logprobs), args.kl_estimator)
+                    per_token = per_token + args.kl_coef * kl
+                w = mb.dense(weights, by_row=True)
+                mb.backward((per_token * w).sum())
                 with torch.no_grad():
-                    n = tok.sum().clamp(min=1)
-                    log_ratio = logp - old
+                    tok, n = mb.tokens, mb.tokens.sum().clamp(min=1)
                     stats["policy_loss"][-1] += float((pg_loss * w).sum())
                     stats["entropy"].append(float((entropy * tok).sum() / n))
-                    stats["approx_kl"].append(float((((ratio - 1) - log_ratio) * tok).sum() / n))
+                    stats["approx_kl"].append(float((((ratio - 1) - (logp - old)) * tok).sum() / n))
                     stats["clipfrac"].append(float((((ratio - 1).abs() > args.clip_coef).float() * tok).sum() / n))
                     if ref_logprobs is not None:
-                        stats["kl"].append(float((kl * tok).sum() / n))
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
-            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP2: a DTensor
-            if torch.isfinite(grad_norm):
-                optimizer.step()
-            else:  # a non-finite gradient is never applied
-                skipped_updates += 1
-            optimizer.zero_grad(set_to_none=True)
-            stats["grad_norm"].append(float(grad_norm))
+                        stats["kl"].append(float((kl * tok).sum() / n))  # the current policy's, in the loss
+            (grad_norm,), applied = clipped_step(optimizer, [params], args.max_grad_norm)
+            skipped_updates += not applied
+            stats["grad_norm"].append(grad_norm)
     return stats, skipped_updates
 
 
-def save_checkpoint(path: Path, model_state: dict, optimizer_state: dict, iteration: int, args: Args, schedule: dict) -> None:
-    """Write atomically: a temp file renamed over the old one, so a kill never leaves half a checkpoint."""
-    state = {
-        "model": model_state, "optimizer": optimizer_state, "iteration": iteration, "args": asdict(args),
-        "horizon": horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]],
-        "schedule": schedule,  # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
-    }
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def validate_args(args: Args) -> None:
+    check_args(args, [
+        (args.kl_coef == 0 or args.kl_estimator != "k1",
+         "--kl-estimator k1 with --kl-coef > 0: in the loss the log ratio's expected gradient is E_pi[grad log pi] = 0, so it "
+         "never pulls toward the reference; use k3 (the default, the gradient of KL(ref || pi)) or k2 (the gradient of KL(pi || ref))"),
+    ])
 
 
 if __name__ == "__main__":
-    args = tyro.cli(Args)
-    rank, world_size, device = init_distributed()
-    start_iteration, checkpoint = 0, None
-    schedule = {"phase": 0, "success": [], "cut": []}  # the adaptive horizon's state (in the checkpoint)
-    if args.resume:
-        checkpoint_path = Path(args.resume) / "checkpoint.pt"
-        if not checkpoint_path.exists():
-            raise SystemExit(f"error: --resume {args.resume}: no checkpoint.pt in that folder")
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        saved = {k: v for k, v in checkpoint["args"].items() if k != "run_name"}
-        saved["horizons"] = tuple(saved["horizons"])
-        total_iterations, resume = args.total_iterations, args.resume
-        args = Args(**saved)
-        args.total_iterations, args.resume = total_iterations, resume
-        args.run_name = Path(resume).name
-        start_iteration = checkpoint["iteration"]
-        schedule = checkpoint.get("schedule", schedule)
-    else:
-        args.run_name = broadcast(f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}")  # rank 0's clock names the run
-    validate_args(args)
-    args.dtype = resolve_dtype(args.dtype, device)  # saved resolved: a resume keeps the precision it started with
-    if rank == 0:
-        print(f"precision: {args.dtype}" + (" (--dtype auto: this device multiplies in bf16)" if args.dtype == "bf16-mixed" else ""))
-    if args.num_tasks < world_size:
-        raise SystemExit(f"error: --num-tasks must be >= the {world_size} processes (a group is played on one rank)")
-    if args.fsdp and not dist.is_initialized():
-        raise SystemExit("error: --fsdp shards over the processes that torchrun starts (`torchrun --nproc_per_node N ... --fsdp`)")
-    run_dir = Path(args.runs_dir) / args.run_name if not args.resume else Path(args.resume)
-    if rank == 0:  # rank 0 writes the logs, checkpoints and the final model
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in run_dir.glob("checkpoint.tmp*"):  # a checkpoint write cut short by a kill: never read, removed
-            stale.unlink()
-        if args.track:
-            try:
-                import wandb
-            except ImportError:
-                raise SystemExit("error: --track needs `pip install wandb`")
-
-            wandb.init(project=args.wandb_project_name, sync_tensorboard=True, config=vars(args), name=args.run_name, save_code=True, resume="allow")
-        writer = SummaryWriter(str(run_dir), purge_step=start_iteration if args.resume else None)
-        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-
+    args, run = start_run(Args, validate_args)
+    rank, world_size, device = run.rank, run.world_size, run.device
     seed_everything(args.seed)
-    model, tokenizer = load_model(args.model, args.dtype)
-    if args.gradient_checkpointing:
-        enable_gradient_checkpointing(model)
-    if args.lora_rank:
-        from peft import LoraConfig, get_peft_model
-
-        def lora():
-            return LoraConfig(r=args.lora_rank, lora_alpha=LORA_ALPHA_PER_RANK * args.lora_rank, target_modules="all-linear", lora_dropout=0.0)
-
-        model = get_peft_model(model, lora())  # the base weights frozen, only the adapters train
-    model.to(device)
-    model.config.use_cache = True
-    context = getattr(model.config, "max_position_embeddings", None)
-    if context and args.max_episode_tokens > context:  # episodes are cut at the model's context, never past it
-        print(f"warning: --max-episode-tokens {args.max_episode_tokens} exceeds the model's context; using {context}")
-        args.max_episode_tokens = context
+    model, tokenizer, ref_model = load_policy(args, device)
+    if run.checkpoint is not None:
+        model.load_state_dict(run.checkpoint["model"], strict=not args.lora_rank)  # LoRA: the checkpoint holds the adapters only
     chat = ChatFormat(tokenizer, model.generation_config.eos_token_id)
-    ref_model = None
-    if args.kl_coef > 0 and args.lora_rank:
-        ref_model = model  # the base model is the policy with its adapters switched off: no second copy
-    elif args.kl_coef > 0:
-        ref_model, _ = load_model(args.model, args.dtype)
-        ref_model.to(device).eval().requires_grad_(False)
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"], strict=not args.lora_rank)  # LoRA: the checkpoint holds the adapters only
-    train_model = wrap_model(model, args.fsdp, device)
+    train_model = wrap_model(model, args.fsdp, device)  # DDP or FSDP2 under torchrun, the model itself in one process
     params = [p for p in model.parameters() if p.requires_grad]  # after the sharding: FSDP2 replaces them
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
-    if checkpoint is not None:
-        load_optimizer_state(model, optimizer, checkpoint["optimizer"], args.fsdp)
-    if args.env_url:
-        from envs.remote import remote_tasks
-
-        train_tasks, test_tasks = (remote_tasks(args.env_url[0], split, args.task_tier, env=args.env) for split in ("train", "test"))
-    else:
-        train_tasks, test_tasks = (envs.tasks(args.env, split, tier=args.task_tier, **env_options(args)) for split in ("train", "test"))
-    test_tasks = test_tasks[: args.eval_tasks]
-    if len(train_tasks) < args.num_tasks:
-        raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train_tasks)} train tasks of {args.env} tier {args.task_tier}")
+    if run.checkpoint is not None:
+        load_optimizer_state(model, optimizer, run.checkpoint["optimizer"], args.fsdp)
+    train_tasks, test_tasks = task_splits(args)
     groups, my_test_tasks = rank_share(list(range(args.num_tasks)), rank, world_size), rank_share(test_tasks, rank, world_size)
     env_list = [make_env(args, slot) for slot in range(max(len(groups) * args.group_size, len(my_test_tasks)))]
+    sampler = make_sampler(args, model, tokenizer, chat.stop_ids, rank, world_size)
 
-    if args.rollout_backend == "vllm":
-        sampler = VLLMSampler(model, tokenizer, chat.stop_ids, args, seed=args.seed * world_size + rank)
-    else:
-        sampler = KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, args.temperature)
-
-    eval_path = run_dir / "eval.json"  # the test tasks' successes before and after training (read back on resume)
-
-    def evaluate(iteration: int) -> list[list[bool]]:
-        """Every test task --eval-k times at the last horizon; the same sampling seed every time (paired draws)."""
-        seed_everything(args.seed * 7919 + rank)
+    def play_test(jobs):  # held-out evaluation: whole episodes at the last horizon, not trained on
         sync_weights(sampler, model, args)
         with full_parameters(model), autocast(args.dtype, device):
-            successes = play_test_tasks(sampler, chat, env_list, my_test_tasks, args.eval_k, args.horizons[-1], args)
-        successes = [s for part in gather(successes) for s in part]
-        if rank == 0:
-            writer.add_scalar("eval/success_rate", float(np.mean([np.mean(s) for s in successes])), iteration)
-        return successes
+            episodes = rollout(sampler, chat, env_list, [Episode(task_id=t, group=g) for g, t in jobs], args.horizons[-1], args)
+        sampler.reset()
+        return episodes
 
-    eval_before = json.loads(eval_path.read_text())["successes_before"] if args.resume and eval_path.exists() else None
-    if test_tasks and start_iteration == 0:
-        if rank == 0:
-            print(f"evaluating the initial model: {len(test_tasks)} {args.env} test tasks x {args.eval_k} episodes", flush=True)
-        eval_before = evaluate(-1)
-        if rank == 0:
-            eval_path.write_text(json.dumps({"successes_before": eval_before}))
-            mean, low, high = eval_report(None, eval_before, seed=args.seed)["after"]
-            print(f"test success before training: {mean:.1f} % [{low:.1f}, {high:.1f}] (95% CI over tasks)", flush=True)
-    progress = tqdm(range(start_iteration, args.total_iterations), initial=start_iteration, total=args.total_iterations, desc=args.env, disable=rank > 0)
+    held_out = HeldOutEval(run, test_tasks, my_test_tasks, batch=len(env_list))
+    held_out.initial(play_test)
+    schedule = run.schedule  # the adaptive horizon's state (in the checkpoint)
+    progress = tqdm(range(run.start_iteration, args.total_iterations), initial=run.start_iteration, total=args.total_iterations,
+                    desc=args.env, disable=rank > 0)
     for iteration in progress:
         # every iteration's randomness follows from (seed, iteration, rank), so a resumed run replays it exactly
         seed_everything((args.seed * 1_000_003 + iteration) * world_size + rank)
-        horizon = horizon_at(iteration, args.horizons, args.horizon_phase_iterations) if args.horizon_schedule == "fixed" else args.horizons[schedule["phase"]]
-        rng = np.random.default_rng([args.seed, iteration])
-        tasks = rng.choice(train_tasks, size=args.num_tasks, replace=False).tolist()  # the same draw on every rank
+        horizon = horizon_of(args, iteration, schedule, horizon_at)
+        tasks = np.random.default_rng([args.seed, iteration]).choice(train_tasks, size=args.num_tasks, replace=False).tolist()
 
         # ROLLOUT: num_tasks x group_size episodes, the members of a group share a task; this rank plays its `groups`
         t0 = time.time()
@@ -645,14 +464,13 @@ if __name__ == "__main__":
             rollout(sampler, chat, env_list, episodes, horizon, args)
         sampler.reset()  # free the KV cache (stale once the weights change)
         release_freed_memory()
-        rollout_time = time.time() - t0
-        sampled_tokens = sum(sum(ep.loss_mask) for ep in episodes)
+        times = {"rollout": time.time() - t0}
 
         # ADVANTAGES: GRPO, over the episodes whose env did not fail (a group is on one rank)
         trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
         rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
-        group_ids = torch.tensor([ep.group for ep in trainable])
-        advantages = grpo_advantages(rewards, group_ids) if trainable else torch.zeros(0)
+        advantages = grpo_advantages(rewards, torch.tensor([ep.group for ep in trainable])) if trainable else torch.zeros(0)
+        token_advantages = [a.to(device).expand(len(ep.token_ids) - 1) for a, ep in zip(advantages, trainable)]  # one per episode
 
         # UPDATE: PPO-clip on sampled tokens; old log-probs are only needed when the weights move
         # between minibatches (with one epoch and one minibatch the ratio is exactly 1)
@@ -662,98 +480,38 @@ if __name__ == "__main__":
         diffs = []  # vLLM: |engine - trainer| log-prob per sampled token
         with full_parameters(model):  # FSDP2: the ranks run different numbers of these forward passes
             old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
-            with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
+            with model.disable_adapter() if ref_model is model else contextlib.nullcontext():  # LoRA: the base is the reference
                 ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
             if args.rollout_backend == "vllm" and trainable:  # the trainer's view of what the engine sampled, before the weights move
                 diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None else batch_logprobs(model, trainable, args, device))
-        token_advantages = [a.to(device).expand(len(ep.token_ids) - 1) for a, ep in zip(advantages, trainable)]  # GRPO: one per episode
         stats, skipped_updates = update(train_model, optimizer, params, trainable, token_advantages, old_logprobs, ref_logprobs, args, device)
-        update_time = time.time() - t0
+        times["update"] = time.time() - t0
         release_freed_memory()  # the activations' memory, before the next rollout
-        gpu_peak_gb = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
-        # LOGGING: every rank computes the metrics over all ranks' episodes (the adaptive horizon needs them), rank 0 writes
-        done = [ep for part in gather([replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[], cut_observation=[]) for ep in episodes]) for ep in part if not ep.failed]
-        env_failures = args.num_tasks * args.group_size - len(done)
-        sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(rollout_time))
-        rewards, stats = torch.cat(gather(rewards)), merge_stats(gather(stats))
-        advantages = torch.cat(gather(advantages))
-        turns = max(sum(ep.turns for ep in done), 1)
-        diffs = [d for part in gather(diffs) for d in part]
-        success_rate = float(np.mean([ep.success for ep in done])) if done else 0.0
-        truncated_rate = float(np.mean([ep.truncated for ep in done])) if done else 0.0
-        # the adaptive horizon counts only the horizon's cuts: the token budget's and the env's own are no sign that it is short
-        horizon_cut_rate = float(np.mean([ep.horizon_cut for ep in done])) if done else 0.0
-        if rank == 0:
-            writer.add_scalar("charts/success_rate", success_rate, iteration)
-            writer.add_scalar("charts/episodic_return", np.mean([ep.reward for ep in done]) if done else 0.0, iteration)
-            writer.add_scalar("charts/format_reward", np.mean([ep.format_reward for ep in done]) if done else 0.0, iteration)
-            writer.add_scalar("charts/episode_turns", np.mean([ep.turns for ep in done]) if done else 0.0, iteration)
-            writer.add_scalar("charts/horizon", horizon, iteration)
-            writer.add_scalar("charts/truncated_rate", truncated_rate, iteration)
-            writer.add_scalar("charts/horizon_cut_rate", horizon_cut_rate, iteration)
-            writer.add_scalar("charts/invalid_action_rate", sum(ep.invalid_actions for ep in done) / turns, iteration)
-            writer.add_scalar("charts/env_failures", env_failures, iteration)
-            writer.add_scalar("charts/tokens_per_sec", sampled_tokens / max(rollout_time, 1e-9), iteration)
-            writer.add_scalar("charts/skipped_updates", skipped_updates, iteration)
-            for k, v in stats.items():
-                if v:
-                    writer.add_scalar(f"losses/{k}", float(np.mean(v)), iteration)
-            writer.add_scalar("losses/advantage_abs_mean", float(advantages.abs().mean()) if len(advantages) else 0.0, iteration)
-            writer.add_scalar("time/rollout", rollout_time, iteration)
-            writer.add_scalar("time/update", update_time, iteration)
-            if gpu_peak_gb is not None:
-                writer.add_scalar("perf/gpu_peak_memory_gb", gpu_peak_gb, iteration)
-            if diffs:  # vLLM: |engine - trainer| log-prob of the sampled tokens
-                writer.add_scalar("debug/logprob_diff", float(np.mean(diffs)), iteration)
-                writer.add_scalar("debug/logprob_diff_max", float(np.max(diffs)), iteration)
-            writer.add_text("episodes/sample", "\n\n".join(episodes[0].transcript), iteration)
-            progress.set_postfix(success=f"{success_rate:.2f}", ret=f"{rewards.mean().item() if len(rewards) else 0:.2f}", horizon=horizon)
-            progress.write(json.dumps({"iteration": iteration, "success_rate": round(success_rate, 4), "episodic_return": round(float(np.mean([ep.reward for ep in done])) if done else 0.0, 4),
-                              "invalid_action_rate": round(sum(ep.invalid_actions for ep in done) / turns, 4), "horizon": horizon,
-                              "env_failures": env_failures, "rollout_s": round(rollout_time, 1), "update_s": round(update_time, 1),
-                              "tokens_per_s": round(sampled_tokens / max(rollout_time, 1e-9), 1)}
-                             | ({"gpu_peak_gb": round(gpu_peak_gb, 2)} if gpu_peak_gb is not None else {})
-                             | ({"logprob_diff": round(float(np.mean(diffs)), 5)} if diffs else {})))
+        # LOGGING
+        sampled_tokens = sum(sum(ep.loss_mask[1:]) for ep in trainable)
+        advantage_abs = (float(sum(a.abs() * sum(ep.loss_mask[1:]) for a, ep in zip(advantages, trainable))), sampled_tokens)
+        metrics = log_iteration(run, progress, iteration, episodes, horizon, stats, skipped_updates, advantage_abs, times,
+                                sum(sum(ep.loss_mask) for ep in episodes), diffs)
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
-            schedule["success"].append(success_rate)
-            schedule["cut"].append(horizon_cut_rate)
+            schedule["success"].append(metrics["success_rate"])
+            schedule["cut"].append(metrics["horizon_cut_rate"])
             if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
                 schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
-
         if args.eval_every and test_tasks and (iteration + 1) % args.eval_every == 0:
-            evaluate(iteration)
+            held_out.evaluate(play_test, iteration)
         if (args.save_every and (iteration + 1) % args.save_every == 0) or iteration + 1 == args.total_iterations:
-            model_state, optimizer_state = full_state_dict(model, args.fsdp, args.lora_rank > 0), full_optimizer_state(model, optimizer, args.fsdp)
-            if rank == 0:
-                save_checkpoint(run_dir / "checkpoint.pt", model_state, optimizer_state, iteration + 1, args, schedule)
+            # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
+            run.save_checkpoint({"model": full_state_dict(model, args.fsdp, args.lora_rank > 0),
+                                 "optimizer": full_optimizer_state(model, optimizer, args.fsdp), "iteration": iteration + 1,
+                                 "args": asdict(args), "horizon": horizon_of(args, iteration + 1, schedule, horizon_at), "schedule": schedule})
 
-    if test_tasks:  # after training: before/after with CIs, printed and written to the run folder
-        eval_after = evaluate(args.total_iterations - 1)
-        if rank == 0:
-            report = eval_report(eval_before, eval_after, seed=args.seed)
-            eval_path.write_text(json.dumps({"env": args.env, "task_tier": args.task_tier, "test_tasks": test_tasks, "horizon": args.horizons[-1],
-                                             **report, "successes_before": eval_before, "successes_after": eval_after}, indent=1))
-            print(f"test success, {report['tasks']} {args.env} test tasks x {report['k']} episodes (95% CI over tasks):")
-            for label in ("before", "after", "improvement"):
-                if label in report:
-                    mean, low, high = report[label]
-                    print(f"  {label:<12} {mean:6.1f}{' pp' if label == 'improvement' else ' % '} [{low:.1f}, {high:.1f}]")
-    if args.fsdp:  # the shards gathered into a plain copy on rank 0
-        state = full_state_dict(model, args.fsdp, lora=False)
-        if rank == 0:
-            model = load_model(args.model, args.dtype)[0]
-            model = get_peft_model(model, lora()) if args.lora_rank else model
-            model.load_state_dict(state)
-    if rank == 0:  # a plain transformers model: LoRA's adapters merged into the base weights
-        (model.merge_and_unload() if args.lora_rank else model).save_pretrained(run_dir / "model")
-        tokenizer.save_pretrained(run_dir / "model")
-        writer.close()
+    held_out.final(play_test)  # before/after with CIs, printed and written to the run folder
+    save_final_model(model, tokenizer, args, run.dir / "model", full_state_dict(model, args.fsdp, lora=False) if args.fsdp else None, rank)
     for env in env_list:
         env.close()
-    if rank == 0:
-        print(f"run folder: {run_dir}")
+    run.close()
     if dist.is_initialized():
         dist.barrier()  # no rank leaves while another still writes
         # what holds the process group (DDP, FSDP2's sharded parameters and optimizer state) goes first: gloo

@@ -10,6 +10,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import cleanagent_utils.models  # noqa: E402
+import cleanagent_utils.samplers  # noqa: E402
 import grpo_agent  # noqa: E402
 
 
@@ -22,7 +24,7 @@ def resolve_model(name: str) -> str:
 
 def load_policy(name: str = grpo_agent.EMBEDDED_MODEL, dtype: str = "float32"):
     """(model in eval mode, tokenizer, ChatFormat)."""
-    model, tokenizer = grpo_agent.load_model(resolve_model(name), dtype)
+    model, tokenizer = cleanagent_utils.models.load_model(resolve_model(name), dtype)
     model.eval()
     return model, tokenizer, grpo_agent.ChatFormat(tokenizer, model.generation_config.eos_token_id)
 
@@ -30,4 +32,4 @@ def load_policy(name: str = grpo_agent.EMBEDDED_MODEL, dtype: str = "float32"):
 def make_sampler(model, tokenizer, chat, temperature: float, batch_size: int = 16):
     """sample_fn(prompts, caps, stops) for grpo_agent.rollout: the scripts' KVSampler (greedy at temperature 0).
     The caller plays at most `batch_size` episodes per rollout and calls `.reset()` between rollouts."""
-    return grpo_agent.KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, temperature)
+    return cleanagent_utils.samplers.KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, temperature)

@@ -48,6 +48,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402
+import cleanagent_utils.models  # noqa: E402
+import cleanagent_utils.runs  # noqa: E402
 import grpo_agent  # noqa: E402
 from bench.common import load_policy, make_sampler  # noqa: E402
 
@@ -225,7 +227,7 @@ class Recorded:
 
 def select_tasks(name: str, args) -> list[int]:
     try:
-        task_ids = envs.tasks(name, args.split, args.tier, **grpo_agent.env_options(args))[: args.limit]
+        task_ids = envs.tasks(name, args.split, args.tier, **cleanagent_utils.runs.env_options(args))[: args.limit]
     except (TypeError, ValueError) as e:
         raise SystemExit(f"error: {name}: {e}") from None
     if not task_ids:
@@ -271,7 +273,7 @@ def evaluate_env(name: str, task_ids: list[int], sample, chat, args) -> dict:
         for env in pool:
             env.close()
     if any(categories.get(t) is None for t in task_ids):
-        fallback = tier_partition(name, args.split, grpo_agent.env_options(args), task_ids)
+        fallback = tier_partition(name, args.split, cleanagent_utils.runs.env_options(args), task_ids)
         categories = {t: categories.get(t) or fallback.get(t, "all") for t in task_ids}
     tasks = [{"task_id": t, "category": categories[t], "solved": sum(s["success"] for s in samples[t]),
               "samples": samples[t]} for t in task_ids]
@@ -287,7 +289,7 @@ def evaluate(args) -> dict:
     t0 = time.perf_counter()
     task_lists = {name: select_tasks(name, args) for name in args.env}  # bad --tier / options fail before the model loads
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    args.dtype = grpo_agent.resolve_dtype(args.dtype, device)
+    args.dtype = cleanagent_utils.models.resolve_dtype(args.dtype, device)
     model, tokenizer, chat = load_policy(args.model, args.dtype)
     model.to(device)
     sample = make_sampler(model, tokenizer, chat, args.temperature, args.batch_size)

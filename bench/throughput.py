@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import envs  # noqa: E402
 import cleanagent_utils.models  # noqa: E402
+import cleanagent_utils.samplers  # noqa: E402
 import grpo_agent  # noqa: E402
 from bench.common import load_policy  # noqa: E402
 from envs.base import TextEnv  # noqa: E402
@@ -126,7 +127,7 @@ class OneTurnEnv(TextEnv):
         return False  # no action to stop at: a reply ends at a stop token or its cap, as in TRL and in the limit
 
 
-class FixedLengthSampler(grpo_agent.KVSampler):
+class FixedLengthSampler(cleanagent_utils.samplers.KVSampler):
     """The script's KVSampler with no stop token ever sampled and no env stop rule (a complete action):
     every turn is exactly its token cap."""
 
@@ -232,7 +233,7 @@ def arm_rollout(args, batched: bool) -> dict:
     """Part a: all episodes in one batched rollout, or one rollout per episode (same code, same seed)."""
     model, tokenizer, chat = load(args)
     counter, dtypes = ForwardCounter(model), OutputDtypes(model)
-    sampler_cls = FixedLengthSampler if args.fixed_length else grpo_agent.KVSampler
+    sampler_cls = FixedLengthSampler if args.fixed_length else cleanagent_utils.samplers.KVSampler
     sampler = sampler_cls(model, tokenizer.pad_token_id, chat.stop_ids, args.temperature)
     policy = TimedPolicy(model, sampler, counter)
     env_list, task_ids = make_envs(args, args.episodes if batched else 1)
@@ -320,7 +321,7 @@ def arm_ours(args) -> dict:
         micro_batch_tokens=16384,  # one forward/backward over the whole batch, as TRL's per_device_train_batch_size = 32 does
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=run_args.learning_rate, weight_decay=run_args.weight_decay)
-    sampler = grpo_agent.KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, run_args.temperature)  # as grpo_agent.py builds it
+    sampler = cleanagent_utils.samplers.KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, run_args.temperature)  # as grpo_agent.py builds it
     env_list = [OneTurnEnv() for _ in range(args.num_prompts * args.num_generations)]
     times, tokens = [], []
     for step in range(args.steps + 1):
@@ -658,7 +659,7 @@ def parse_args(argv=None):
             p.error(f"{flag} has an invalid value")
     if set(args.parts) == {"d"}:
         p.error("--parts d reports the memory of parts a, b, c: name at least one of them")
-    args.dtypes = list(dict.fromkeys(grpo_agent.resolve_dtype(d, device()) for d in args.dtypes))  # auto resolved, each once
+    args.dtypes = list(dict.fromkeys(cleanagent_utils.models.resolve_dtype(d, device()) for d in args.dtypes))  # auto resolved, each once
     return args
 
 

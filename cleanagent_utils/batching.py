@@ -1,10 +1,16 @@
-"""Log-probs of sampled tokens, micro-batched to a token budget (a memory knob that never changes
-the result)."""
+"""Log-probs of sampled tokens, and the update's minibatches and micro-batches: micro-batched to a token
+budget (a memory knob that never changes the result), the same minibatches on every rank, so that an
+update written for one process takes the same step on N."""
 
 from __future__ import annotations
 
-import torch
+import contextlib
 
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from cleanagent_utils.distributed import broadcast, gather, gradient_sync
 from cleanagent_utils.models import autocast
 
 
@@ -67,3 +73,74 @@ def batch_logprobs(model, episodes: list, args, device) -> list[torch.Tensor]:
         for row, i in enumerate(mb):
             out[i] = logp[row, : len(episodes[i].token_ids) - 1]
     return out
+
+
+def global_totals(masks: list[torch.Tensor]) -> tuple[int, float]:
+    """(episodes, sampled tokens) of a minibatch over all ranks, so every rank weights its loss terms as one
+    process would weight the whole minibatch."""
+    return tuple(sum(column) for column in zip(*gather((len(masks), sum(float(m.sum()) for m in masks)))))
+
+
+def minibatches(episodes: list, num_minibatches: int):
+    """This rank's share (indices into `episodes`) of each of `num_minibatches` minibatches drawn over the
+    episodes of all ranks in rank order, the same draw on every rank: N ranks take the steps one process
+    takes on all their episodes."""
+    counts = gather(len(episodes))
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    offset, total = sum(counts[:rank]), sum(counts)
+    order = broadcast(np.random.permutation(total))
+    for minibatch in np.array_split(order, num_minibatches) if total else []:
+        yield [i - offset for i in minibatch.tolist() if offset <= i < offset + len(episodes)]
+
+
+class MicroBatch:
+    """Some episodes of a minibatch, padded: `ids`, `attn`, `mask` [b, T]; `dense(per_episode)` pads per-episode
+    [len-1] tensors to [b, T-1]; `backward(loss)` for a loss already weighted over the whole minibatch."""
+
+    def __init__(self, episodes: list, rows: list[int], minibatch: list[int], device, world_size: int):
+        self.rows = rows  # positions in the minibatch
+        self.index = [minibatch[j] for j in rows]  # positions in the rank's episodes
+        self.ids, self.attn, self.mask = pad_batch([episodes[i] for i in self.index], device)
+        self.tokens = self.mask[:, 1:].float()
+        self.world_size = world_size
+
+    def dense(self, per_episode: list[torch.Tensor], by_row: bool = False) -> torch.Tensor:
+        """Per-episode tensors (indexed like the episodes, or like the minibatch with `by_row`) as [b, T-1]."""
+        width = self.ids.shape[1] - 1
+        picked = [per_episode[j] for j in self.rows] if by_row else [per_episode[i] for i in self.index]
+        return torch.stack([torch.nn.functional.pad(x, (0, width - len(x))) for x in picked])
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (loss * self.world_size).backward()  # DDP and FSDP average the ranks' gradients; the weights already are global
+
+
+def micro_batch_passes(modules: list, episodes: list, minibatch: list[int], token_budget: int, device, zero_loss):
+    """The micro-batches of this rank's share of a minibatch, each within `token_budget` padded tokens.
+    Every rank runs as many forward/backward passes (collectives under DDP/FSDP2): where a rank has run out,
+    `zero_loss()` (a zero loss through the same modules) is backpropagated instead. The gradients of
+    `modules` are synchronised only in the last pass (they accumulate locally before)."""
+    world_size = len(gather(0))
+    chunks = micro_batches([len(episodes[i].token_ids) for i in minibatch], token_budget)
+    chunks += [[]] * (max(gather(len(chunks))) - len(chunks))
+    for k, rows in enumerate(chunks):
+        with contextlib.ExitStack() as stack:
+            for module in modules:
+                stack.enter_context(gradient_sync(module, k == len(chunks) - 1))
+            if not rows:
+                zero_loss().backward()
+                continue
+            yield MicroBatch(episodes, rows, minibatch, device, world_size)
+
+
+def clipped_step(optimizer, param_groups: list[list], max_norm: float) -> tuple[list[float], bool]:
+    """Clip each group's gradient norm to `max_norm`, step unless a norm is not finite (a non-finite gradient is
+    never applied), zero the gradients. Returns (the norms before clipping, whether the step was taken)."""
+    norms = []
+    for params in param_groups:
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        norms.append(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP2: a DTensor
+    applied = all(bool(torch.isfinite(n)) for n in norms)
+    if applied:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return [float(n) for n in norms], applied

@@ -131,3 +131,12 @@ def merge_stats(per_rank: list[dict]) -> dict:
         else:
             merged[k] = [v for stats in per_rank for v in stats[k]]
     return merged
+
+
+def average_gradients(params: list) -> None:
+    """Average the gradients of parameters that are in no DDP/FSDP module over the ranks (no-op in one process)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return
+    for p in params:
+        dist.all_reduce(p.grad)
+        p.grad /= dist.get_world_size()

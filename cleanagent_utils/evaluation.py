@@ -1,9 +1,14 @@
-"""Held-out evaluation statistics: success over test tasks with percentile bootstrap CIs, tasks as
-the unit."""
+"""Held-out evaluation: test tasks before and after training, success with percentile bootstrap CIs over
+tasks (a task's k episodes are not independent, so tasks are the unit)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+
+from cleanagent_utils.distributed import gather
+from cleanagent_utils.runs import seed_everything
 
 
 def bootstrap_ci(per_task: list[float], seed: int = 0, resamples: int = 10_000, level: float = 0.95) -> tuple[float, float, float]:
@@ -28,3 +33,61 @@ def eval_report(before: list[list[bool]] | None, after: list[list[bool]], seed: 
         report["before"] = pct(bootstrap_ci([np.mean(s) for s in before], seed))
         report["improvement"] = pct(bootstrap_ci([np.mean(a) - np.mean(b) for a, b in zip(after, before)], seed))
     return report
+
+
+def play_test_tasks(play, tasks: list[int], k: int, batch: int) -> list[list[bool]]:
+    """Each of `tasks` played `k` times, `batch` episodes at a time by `play([(group, task_id), ...]) ->
+    episodes`; per task the success of each of its episodes (an episode whose env failed is unsolved)."""
+    jobs = [(g, t) for g, t in enumerate(tasks) for _ in range(k)]
+    out = [[] for _ in tasks]
+    for start in range(0, len(jobs), batch):
+        for ep in play(jobs[start : start + batch]):
+            out[ep.group].append(ep.success and not ep.failed)
+    return out
+
+
+class HeldOutEval:
+    """Test tasks before training and at the end (at the last horizon, `--eval-k` episodes each, the same
+    sampling seed every time: paired draws), printed with 95% CIs and written to the run folder's eval.json
+    (a resumed run reads its `successes_before` back)."""
+
+    def __init__(self, run, test_tasks: list[int], my_test_tasks: list[int], batch: int):
+        self.run, self.args, self.tasks, self.mine, self.batch = run, run.args, test_tasks, my_test_tasks, batch
+        self.path = run.dir / "eval.json"
+        self.before = None
+        if self.args.resume and self.path.exists():
+            self.before = json.loads(self.path.read_text())["successes_before"]
+
+    def evaluate(self, play, iteration: int) -> list[list[bool]]:
+        seed_everything(self.args.seed * 7919 + self.run.rank)
+        successes = play_test_tasks(play, self.mine, self.args.eval_k, self.batch)
+        successes = [s for part in gather(successes) for s in part]
+        self.run.scalar("eval/success_rate", float(np.mean([np.mean(s) for s in successes])), iteration)
+        return successes
+
+    def initial(self, play) -> None:
+        if not self.tasks or self.run.start_iteration > 0:
+            return
+        if self.run.rank == 0:
+            print(f"evaluating the initial model: {len(self.tasks)} {self.args.env} test tasks x {self.args.eval_k} episodes", flush=True)
+        self.before = self.evaluate(play, -1)
+        if self.run.rank == 0:
+            self.path.write_text(json.dumps({"successes_before": self.before}))
+            mean, low, high = eval_report(None, self.before, seed=self.args.seed)["after"]
+            print(f"test success before training: {mean:.1f} % [{low:.1f}, {high:.1f}] (95% CI over tasks)", flush=True)
+
+    def final(self, play) -> None:
+        if not self.tasks:
+            return
+        after = self.evaluate(play, self.args.total_iterations - 1)
+        if self.run.rank != 0:
+            return
+        report = eval_report(self.before, after, seed=self.args.seed)
+        self.path.write_text(json.dumps({"env": self.args.env, "task_tier": self.args.task_tier, "test_tasks": self.tasks,
+                                         "horizon": self.args.horizons[-1], **report, "successes_before": self.before,
+                                         "successes_after": after}, indent=1))
+        print(f"test success, {report['tasks']} {self.args.env} test tasks x {report['k']} episodes (95% CI over tasks):")
+        for label in ("before", "after", "improvement"):
+            if label in report:
+                mean, low, high = report[label]
+                print(f"  {label:<12} {mean:6.1f}{' pp' if label == 'improvement' else ' % '} [{low:.1f}, {high:.1f}]")

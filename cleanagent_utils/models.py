@@ -91,3 +91,54 @@ def enable_gradient_checkpointing(model) -> None:
     # transformers 5.2x renamed it activation_checkpointing_enable; the checkpoint kwargs come first in both
     enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
     enable({"use_reentrant": False})
+
+
+def lora_config(rank: int):
+    """LoRA adapters of `rank` on every linear layer (alpha = LORA_ALPHA_PER_RANK * rank)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=LORA_ALPHA_PER_RANK * rank, target_modules="all-linear", lora_dropout=0.0)
+
+
+def load_policy(args, device):
+    """(policy, tokenizer, reference model or None) for a run: --model at --dtype, gradient checkpointing,
+    LoRA adapters (base weights frozen), --max-episode-tokens cut to the model's context. The reference is
+    the frozen initial model, kept only for a KL term (--kl-coef > 0); under LoRA it is the policy itself
+    with its adapters switched off (no second copy)."""
+    model, tokenizer = load_model(args.model, args.dtype)
+    if args.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    if args.lora_rank:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora_config(args.lora_rank))  # the base weights frozen, only the adapters train
+    model.to(device)
+    model.config.use_cache = True
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context and args.max_episode_tokens > context:  # episodes are cut at the model's context, never past it
+        print(f"warning: --max-episode-tokens {args.max_episode_tokens} exceeds the model's context; using {context}")
+        args.max_episode_tokens = context
+    ref_model = None
+    if args.kl_coef > 0 and args.lora_rank:
+        ref_model = model
+    elif args.kl_coef > 0:
+        ref_model, _ = load_model(args.model, args.dtype)
+        ref_model.to(device).eval().requires_grad_(False)
+    return model, tokenizer, ref_model
+
+
+def save_final_model(model, tokenizer, args, folder, full_state: dict | None, rank: int) -> None:
+    """The trained policy as a plain transformers model in `folder` (rank 0), LoRA's adapters merged into the
+    base weights. FSDP2: `full_state` is the gathered state dict (every rank called `full_state_dict`), loaded
+    into a fresh unsharded copy first."""
+    if rank != 0:
+        return
+    if full_state is not None:
+        model = load_model(args.model, args.dtype)[0]
+        if args.lora_rank:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, lora_config(args.lora_rank))
+        model.load_state_dict(full_state)
+    (model.merge_and_unload() if args.lora_rank else model).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)

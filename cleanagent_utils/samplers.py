@@ -220,3 +220,10 @@ def logprob_diffs(episodes: list, trainer_logprobs: list[torch.Tensor]) -> list[
             trainer = logp[start - 1 : start - 1 + len(engine)].tolist()
             diffs += [abs(e - t) for e, t in zip(engine, trainer) if np.isfinite(e)]
     return diffs
+
+
+def make_sampler(args, model, tokenizer, stop_ids, rank: int, world_size: int):
+    """The run's turn sampler: the training model itself (--rollout-backend hf) or a colocated vLLM engine."""
+    if args.rollout_backend == "vllm":
+        return VLLMSampler(model, tokenizer, stop_ids, args, seed=args.seed * world_size + rank)
+    return KVSampler(model, tokenizer.pad_token_id, stop_ids, args.temperature)

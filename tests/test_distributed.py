@@ -1,9 +1,9 @@
 """Scale-out: torchrun data parallelism (DDP, FSDP2), LoRA, gradient checkpointing, bfloat16.
 
 The core check: the scripts' own `update` run on two gloo ranks, each with its share of a fixed set
-of episodes, leaves the parameters where one process leaves them on all the episodes (GRPO, whose
-`update` reinforce_agent.py shares byte for byte, and PPO with both critic layouts), for DDP and
-FSDP2. The rollout is left out on purpose: two ranks sample other batches than one process, so only
+of episodes, leaves the parameters where one process leaves them on all the episodes (GRPO, and PPO
+with both critic layouts; reinforce_agent.py's `update` is GRPO's without the KL term, on the same
+`cleanagent_utils.batching` minibatches), for DDP and FSDP2. The rollout is left out on purpose: two ranks sample other batches than one process, so only
 fixed episodes make the two runs comparable. End-to-end, a torchrun run resumes exactly, and the
 memory flags run through the scripts on the tiny model."""
 
@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+import cleanagent_utils.distributed
 import grpo_agent
 import ppo_agent
 import reinforce_agent
@@ -81,14 +82,14 @@ def run_grpo(model_dir, case: str, fsdp: bool, episodes, targets):
     overrides, with_old = GRPO_CASES[case]
     args = grpo_args(overrides)
     model = load_tiny(model_dir)
-    train_model = grpo_agent.wrap_model(model, fsdp, CPU)
+    train_model = cleanagent_utils.distributed.wrap_model(model, fsdp, CPU)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
     old = [t["old"] for t in targets] if with_old else None
     np.random.seed(0)  # rank 0's permutation is every rank's
     model.train()
     stats, _ = grpo_agent.update(train_model, optimizer, params, episodes, [t["advantages"] for t in targets], old, [t["ref"] for t in targets], args, CPU)
-    return grpo_agent.full_state_dict(model, fsdp, lora=False), grpo_agent.merge_stats(grpo_agent.gather(stats))
+    return cleanagent_utils.distributed.full_state_dict(model, fsdp, lora=False), cleanagent_utils.distributed.merge_stats(cleanagent_utils.distributed.gather(stats))
 
 
 def run_ppo(model_dir, shared: bool, fsdp: bool, episodes, targets):
@@ -97,8 +98,8 @@ def run_ppo(model_dir, shared: bool, fsdp: bool, episodes, targets):
     model = load_tiny(model_dir)
     critic = ppo_agent.Critic(model.get_decoder() if shared else load_tiny(model_dir).get_decoder(), model.config.hidden_size)
     torch.nn.init.normal_(critic.head.weight, std=0.1)  # not the zero init, so the value head's gradient reaches the backbone
-    train_model = ppo_agent.wrap_model(model, fsdp, CPU)
-    train_critic = critic if shared else ppo_agent.wrap_model(critic, fsdp, CPU)
+    train_model = cleanagent_utils.distributed.wrap_model(model, fsdp, CPU)
+    train_critic = critic if shared else cleanagent_utils.distributed.wrap_model(critic, fsdp, CPU)
     params = [p for p in model.parameters() if p.requires_grad]
     critic_params = list(critic.head.parameters()) if shared else [p for p in critic.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([{"params": params}, {"params": critic_params, "lr": args.critic_learning_rate}], lr=args.learning_rate)
@@ -108,13 +109,13 @@ def run_ppo(model_dir, shared: bool, fsdp: bool, episodes, targets):
     stats, _ = ppo_agent.update(train_model, train_critic, optimizer, params, critic_params, episodes, [t["token_advantages"] for t in targets],
                                 [t["returns"] for t in targets], [t["value_mask"] for t in targets], [t["old"] for t in targets],
                                 [t["old_values"] for t in targets], args, CPU)
-    states = ppo_agent.full_state_dict(model, fsdp, lora=False), ppo_agent.full_state_dict(critic, fsdp, lora=False)
-    return states, ppo_agent.merge_stats(ppo_agent.gather(stats))
+    states = cleanagent_utils.distributed.full_state_dict(model, fsdp, lora=False), cleanagent_utils.distributed.full_state_dict(critic, fsdp, lora=False)
+    return states, cleanagent_utils.distributed.merge_stats(cleanagent_utils.distributed.gather(stats))
 
 
 def two_rank_results(rank: int, model_dir, episodes, targets) -> dict:
     # whole groups on a rank, as the scripts split them: 3 groups as 2 + 1
-    share = [i for i in range(len(episodes)) if episodes[i].group in grpo_agent.rank_share(list(range(N_GROUPS)), rank, 2)]
+    share = [i for i in range(len(episodes)) if episodes[i].group in cleanagent_utils.distributed.rank_share(list(range(N_GROUPS)), rank, 2)]
     eps, tgs = [episodes[i] for i in share], [targets[i] for i in share]
     out = {}
     for fsdp in (False, True):
@@ -125,9 +126,9 @@ def two_rank_results(rank: int, model_dir, episodes, targets) -> dict:
     # REINFORCE++ / PPO whitening: the statistics of all ranks' tokens
     values = torch.stack([torch.nn.functional.pad(t["returns"], (0, 40 - len(t["returns"]))) for t in tgs])
     mask = torch.stack([torch.nn.functional.pad(t["value_mask"], (0, 40 - len(t["value_mask"]))) for t in tgs])
-    out["whiten"] = grpo_agent.gather(reinforce_agent.whiten(values, mask))
-    out["whiten_ppo"] = grpo_agent.gather(ppo_agent.whiten(values, mask))
-    out["empty_rank_whiten"] = grpo_agent.gather(reinforce_agent.whiten(values[:0] if rank else values, mask[:0] if rank else mask))
+    out["whiten"] = cleanagent_utils.distributed.gather(reinforce_agent.whiten(values, mask))
+    out["whiten_ppo"] = cleanagent_utils.distributed.gather(ppo_agent.whiten(values, mask))
+    out["empty_rank_whiten"] = cleanagent_utils.distributed.gather(reinforce_agent.whiten(values[:0] if rank else values, mask[:0] if rank else mask))
     return out
 
 
@@ -217,9 +218,9 @@ def test_whitening_uses_the_statistics_of_all_ranks(two_ranks):
 
 def test_rank_share_splits_in_order():
     items = list(range(7))
-    shares = [grpo_agent.rank_share(items, r, 3) for r in range(3)]
+    shares = [cleanagent_utils.distributed.rank_share(items, r, 3) for r in range(3)]
     assert shares == [[0, 1, 2], [3, 4], [5, 6]]
-    assert grpo_agent.rank_share(items, 0, 1) == items
+    assert cleanagent_utils.distributed.rank_share(items, 0, 1) == items
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import cleanagent_utils.models
 import grpo_agent
 import ppo_agent
 import reinforce_agent
-from grpo_agent import adaptive_advance, clipped_policy_loss, grpo_advantages, horizon_at, kl_penalty, loss_weights, micro_batches
+from cleanagent_utils.batching import micro_batches
+from grpo_agent import adaptive_advance, clipped_policy_loss, grpo_advantages, horizon_at, kl_penalty, loss_weights
 
 
 def test_grpo_advantages_by_hand():
@@ -178,11 +179,11 @@ def test_resolve_dtype_auto_follows_the_hardware(monkeypatch):
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(cleanagent_utils.models, "hardware_bf16", lambda device: True)
-    assert grpo_agent.resolve_dtype("auto", cpu) == "bf16-mixed"
+    assert cleanagent_utils.models.resolve_dtype("auto", cpu) == "bf16-mixed"
     monkeypatch.setattr(cleanagent_utils.models, "hardware_bf16", lambda device: False)
-    assert grpo_agent.resolve_dtype("auto", cpu) == "float32"
+    assert cleanagent_utils.models.resolve_dtype("auto", cpu) == "float32"
     for explicit in ("float32", "bf16-mixed", "bfloat16"):
-        assert grpo_agent.resolve_dtype(explicit, cpu) == explicit
+        assert cleanagent_utils.models.resolve_dtype(explicit, cpu) == explicit
 
 
 def test_bf16_mixed_keeps_fp32_weights_and_optimizer_state_and_close_logprobs(tiny_model_dir):
@@ -190,7 +191,7 @@ def test_bf16_mixed_keeps_fp32_weights_and_optimizer_state_and_close_logprobs(ti
     fp32 ones up to bf16 rounding, and the same function gives the same numbers in rollout and update."""
     import grpo_agent
 
-    model, _ = grpo_agent.load_model(str(tiny_model_dir), "bf16-mixed")
+    model, _ = cleanagent_utils.models.load_model(str(tiny_model_dir), "bf16-mixed")
     assert all(p.dtype == torch.float32 for p in model.parameters())
     ids = torch.randint(5, 200, (2, 12), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
@@ -226,7 +227,7 @@ def test_bootstrap_ci_matches_a_plain_resampling_loop():
 
 
 def test_eval_report_pairs_the_tasks():
-    from grpo_agent import eval_report
+    from cleanagent_utils.evaluation import eval_report
 
     before = [[False, False], [True, False], [False, False], [True, True]]
     after = [[True, True], [True, True], [False, True], [True, True]]
@@ -240,7 +241,8 @@ def test_eval_report_pairs_the_tasks():
 
 def test_play_test_tasks_plays_each_task_k_times_in_batches():
     from envs.base import TextEnv
-    from grpo_agent import ChatFormat, play_test_tasks
+    from cleanagent_utils.evaluation import play_test_tasks
+    from cleanagent_utils.chat import ChatFormat
 
     class OddTasksSucceed(TextEnv):
         name, instructions = "odd", "x"
@@ -264,6 +266,11 @@ def test_play_test_tasks_plays_each_task_k_times_in_batches():
         played.append(len(prompts))
         return [[chat.end_of_turn] for _ in prompts]
 
-    out = play_test_tasks(sample, chat, [OddTasksSucceed() for _ in range(4)], [3, 4, 5], 3, 2, grpo_agent.Args(format_reward=0.0))
+    env_list, args = [OddTasksSucceed() for _ in range(4)], grpo_agent.Args(format_reward=0.0)
+
+    def play(jobs):  # as the scripts' held-out evaluation plays: one rollout per batch of (group, task) jobs
+        return grpo_agent.rollout(sample, chat, env_list, [grpo_agent.Episode(task_id=t, group=g) for g, t in jobs], 2, args)
+
+    out = play_test_tasks(play, [3, 4, 5], 3, len(env_list))
     assert out == [[True] * 3, [False] * 3, [True] * 3]
     assert played == [4, 4, 1]  # 9 episodes on 4 envs

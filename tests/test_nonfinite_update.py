@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import grpo_agent
+from cleanagent_utils.models import load_model
 import ppo_agent
 import reinforce_agent
 
@@ -33,7 +34,7 @@ def snapshot(params):
 @pytest.mark.parametrize("module", [grpo_agent, reinforce_agent])
 @pytest.mark.parametrize("poison", ["none", "nan_advantage", "inf_weight"])
 def test_policy_gradient_update_skips_non_finite_steps(tiny_model_dir, module, poison):
-    model, _ = module.load_model(str(tiny_model_dir), "float32")
+    model, _ = load_model(str(tiny_model_dir), "float32")
     if poison == "inf_weight":  # an overflowing activation: the forward is finite nowhere downstream
         with torch.no_grad():
             model.get_decoder().layers[0].mlp.down_proj.weight[0, 0] = float("inf")
@@ -43,7 +44,9 @@ def test_policy_gradient_update_skips_non_finite_steps(tiny_model_dir, module, p
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate)
     advantages = poisoned([torch.tensor(float(i) - 1.5).expand(len(ep.token_ids) - 1) for i, ep in enumerate(eps)], poison)
     before = snapshot(params)
-    stats, skipped = module.update(model, optimizer, params, eps, advantages, module.batch_logprobs(model, eps, args, "cpu"), None, args, torch.device("cpu"))
+    old = module.batch_logprobs(model, eps, args, "cpu")
+    refs = () if module is reinforce_agent else (None,)  # REINFORCE++ has its KL in the rewards, GRPO may have it in the loss
+    stats, skipped = module.update(model, optimizer, params, eps, advantages, old, *refs, args, torch.device("cpu"))
     changed = any(not torch.equal(a, b) for a, b in zip(before, params))
     if poison == "none":
         assert skipped == 0 and changed and all(torch.isfinite(torch.tensor(stats["grad_norm"])))
@@ -58,7 +61,7 @@ def test_policy_gradient_update_skips_non_finite_steps(tiny_model_dir, module, p
 
 @pytest.mark.parametrize("poison", ["none", "nan_advantage"])
 def test_ppo_update_skips_non_finite_steps(tiny_model_dir, poison):
-    model, _ = ppo_agent.load_model(str(tiny_model_dir), "float32")
+    model, _ = load_model(str(tiny_model_dir), "float32")
     critic = ppo_agent.Critic(copy.deepcopy(model.get_decoder()), model.config.hidden_size)
     args = ppo_agent.Args(model=str(tiny_model_dir), env="vowels", num_tasks=2, group_size=2, learning_rate=1e-2, update_epochs=1, num_minibatches=1)
     eps = episodes(ppo_agent)

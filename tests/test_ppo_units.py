@@ -272,12 +272,6 @@ def test_critic_reads_the_state_before_each_sampled_token():
     assert torch.equal(shared(ids, None, loss_mask, hidden), values)
 
 
-@pytest.mark.parametrize("name", ["Episode", "rollout", "horizon_at", "adaptive_advance", "kl_penalty", "loss_weights", "clipped_policy_loss", "play_test_tasks"])
-def test_shared_code_is_byte_identical_to_grpo(name):
-    """The single files are copies: everything but the method must stay what grpo_agent.py has."""
-    assert inspect.getsource(getattr(ppo_agent, name)) == inspect.getsource(getattr(grpo_agent, name))
-
-
 def run(*flags):
     proc = subprocess.run([sys.executable, "ppo_agent.py", *map(str, flags)], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -142,12 +142,6 @@ def test_rloo_token_advantages_on_multi_turn_masks():
         assert adv[i].tolist() == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["Episode", "rollout", "horizon_at", "adaptive_advance", "kl_penalty", "loss_weights", "clipped_policy_loss", "save_checkpoint", "update", "play_test_tasks"])
-def test_shared_code_is_byte_identical_to_grpo(name):
-    """The single files are copies: everything but the method must stay what grpo_agent.py has."""
-    assert inspect.getsource(getattr(reinforce_agent, name)) == inspect.getsource(getattr(grpo_agent, name))
-
-
 @pytest.mark.parametrize("flags, message", [({"gamma": 0.0}, "--gamma"), ({"gamma": 1.5}, "--gamma"), ({"kl_coef": -1.0}, "--kl-coef"),
                                             ({"baseline": "rloo", "group_size": 1}, "--baseline rloo needs --group-size >= 2")])
 def test_bad_flags_fail_fast_naming_the_flag(flags, message):

@@ -8,7 +8,8 @@ from transformers import AutoModelForCausalLM
 
 from envs.base import TextEnv
 from cleanagent_utils.chat import chat_ids
-from grpo_agent import Args, ChatFormat, Episode, KVSampler, rollout
+from cleanagent_utils.samplers import KVSampler
+from grpo_agent import Args, ChatFormat, Episode, rollout
 
 
 class ScriptedEnv(TextEnv):

@@ -126,6 +126,6 @@ def test_bad_flags_are_refused():
 
 
 def test_dtypes_auto_is_resolved_once_each():
-    auto = throughput.grpo_agent.resolve_dtype("auto", throughput.device())
+    auto = throughput.cleanagent_utils.models.resolve_dtype("auto", throughput.device())
     assert throughput.parse_args([]).dtypes == ["float32"]
     assert throughput.parse_args(["--dtypes", "auto", "float32", "bf16-mixed", "auto"]).dtypes == list(dict.fromkeys([auto, "float32", "bf16-mixed"]))

@@ -21,9 +21,11 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 import envs
+import cleanagent_utils.models
 import grpo_agent
 from cleanagent_utils.samplers import merged_weights
-from grpo_agent import Args, ChatFormat, Episode, KVSampler, VLLMSampler, batch_logprobs, logprob_diffs, rollout, sync_weights
+from cleanagent_utils.samplers import KVSampler, VLLMSampler
+from grpo_agent import Args, ChatFormat, Episode, batch_logprobs, logprob_diffs, rollout, sync_weights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,26 +95,26 @@ def fake_vllm(monkeypatch):
 
 def setup(tiny_model_dir, **overrides):
     args = Args(model=str(tiny_model_dir), env="vowels", temperature=1.0, max_new_tokens=6, max_episode_tokens=512, **overrides)
-    model, tokenizer = grpo_agent.load_model(args.model, args.dtype)
+    model, tokenizer = cleanagent_utils.models.load_model(args.model, args.dtype)
     return args, model, tokenizer, ChatFormat(tokenizer)
 
 
 def test_merged_weights_equals_peft_merge_and_unload(tiny_model_dir):
     from peft import LoraConfig, get_peft_model
 
-    model, _ = grpo_agent.load_model(str(tiny_model_dir), "float32")
+    model, _ = cleanagent_utils.models.load_model(str(tiny_model_dir), "float32")
     rank = 4
-    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=grpo_agent.LORA_ALPHA_PER_RANK * rank, target_modules="all-linear", lora_dropout=0.0))
+    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=cleanagent_utils.models.LORA_ALPHA_PER_RANK * rank, target_modules="all-linear", lora_dropout=0.0))
     with torch.no_grad():  # LoRA's B starts at zero: give the adapters something to merge
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.1)
-    ours = merged_weights(peft_model.state_dict(), grpo_agent.LORA_ALPHA_PER_RANK)
+    ours = merged_weights(peft_model.state_dict(), cleanagent_utils.models.LORA_ALPHA_PER_RANK)
     reference = peft_model.merge_and_unload().state_dict()
     assert set(ours) == set(reference)
     for name in reference:
         torch.testing.assert_close(ours[name], reference[name], rtol=1e-5, atol=1e-6)
-    plain, _ = grpo_agent.load_model(str(tiny_model_dir), "float32")
+    plain, _ = cleanagent_utils.models.load_model(str(tiny_model_dir), "float32")
     assert all(torch.equal(a, b) for a, b in zip(merged_weights(plain.state_dict(), 0.0).values(), plain.state_dict().values()))
 
 
