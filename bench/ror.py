@@ -17,8 +17,8 @@ Agent probes (`--agent-envs`): the same question for an agent in an environment.
 plays its first `--limit` test tasks (default 20) twice, `k` samples each: as published and as a
 perturbed variant whose one changed condition contradicts what a model may have memorised -
 TextCraft with recipes that are not Minecraft's (other counts, swapped ingredients;
-`envs.textcraft.perturbed_book`), WebShop with one goal constraint inverted ("price higher than"
-instead of "lower than", or "a color other than red"; `envs.webshop.catalog.invert_goal`). The
+`envs.textcraft.perturb.perturbed_book`), WebShop with one goal constraint inverted ("price higher than"
+instead of "lower than", or "a color other than red"; `envs.webshop.perturb.invert_goal`). The
 perturbed variants are as solvable as the originals (their scripted experts solve every test task);
 what the agent needs to know is in its observations either way. Episodes are played by bench/eval.py
 (grpo_agent.py's own rollout, lenient action format and one-shot demonstration by default); success

@@ -3,6 +3,15 @@
 Every env is a `envs.base.TextEnv`: Gymnasium-style `reset(task_id)` / `step(reply_text)` /
 `close()` over text. Env modules are imported lazily, so an env's heavy dependencies are only
 needed when that env is used.
+
+Layout, one rule: an env whose code is one module is a file `envs/<name>.py` (vowels); an env of
+more than one module is a package `envs/<name>/` whose `__init__.py` exports the env class and
+re-exports its modules' public names (babyai, sciworld, searchqa, textcraft, tooluse, webshop).
+The other modules here are shared by the envs: `base` (TextEnv, reply parsing), `bm25`, and the
+HTTP layer (`protocol`, `server`, `remote`). Everything under `envs/` is runtime code: it imports
+neither the training scripts nor the trainers' shared package; an env's recitation probe is its
+own module (`perturb.py`), imported only when the env's `perturb=` option is set; and offline
+data generators live outside, in `generators/`.
 """
 
 from __future__ import annotations

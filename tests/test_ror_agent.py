@@ -16,7 +16,8 @@ import envs
 from bench import ror
 from envs.textcraft import PLAN_LENGTH_TOLERANCE, TextCraftEnv, recipe_book
 from envs.webshop import WebShopEnv, generate_catalog, get_catalog
-from envs.webshop.catalog import NO_BUDGET, invert_goal
+from envs.webshop.catalog import NO_BUDGET
+from envs.webshop.perturb import invert_goal, inverted_goal
 from envs.webshop.reward import purchase_reward, score_purchase
 
 TC_TEST = TextCraftEnv.tasks("test")
@@ -144,7 +145,7 @@ def test_inverted_goals_are_solved_by_the_expert_and_reward_the_inverted_constra
         assert env.reset(task_id)[1]["perturbed"] == {
             "constraint": "price" if inverted.price_lower is not None else "option", "goal_id": inverted.id}
         if inverted.id != task_id:  # replaced: this goal inverts neither way
-            assert invert_goal(catalog, goal) is None and inverted == catalog.inverted_goal(inverted.id)
+            assert invert_goal(catalog, goal) is None and inverted == inverted_goal(catalog, inverted.id)
             kinds["replaced"] += 1
             continue
         assert inverted.attributes == goal.attributes and inverted.tier == goal.tier
@@ -172,7 +173,7 @@ def test_recited_purchase_scores_lower_under_the_inverted_goal():
         assert recited < 1.0 and not info["success"] and info["purchase"]["asin"] == original.goal.asin, task_id
     # by hand: "price lower than 40.00" became "price higher than 20.00": the original product fails only the price
     catalog = get_catalog()
-    goal, inverted = catalog.goals[0], catalog.inverted_goal(0)
+    goal, inverted = catalog.goals[0], inverted_goal(catalog, 0)
     bought = catalog.by_asin[goal.asin]
     assert "price lower than 40.00" in goal.instruction and "price higher than 20.00" in inverted.instruction
     reward, breakdown = score_purchase(bought, inverted, goal.options)
@@ -200,7 +201,7 @@ def test_unperturbed_webshop_is_unchanged():
         assert plain.reset(task_id) == none.reset(task_id)
         assert play(plain, task_id) == play(none, task_id)
     for task_id in WS_TEST:  # computing inverted goals changes nothing in the shared catalog
-        get_catalog().inverted_goal(task_id)
+        inverted_goal(get_catalog(), task_id)
     assert get_catalog().goals == generate_catalog().goals
     assert WebShopEnv.tasks("test", perturb="invert") == WS_TEST
     with pytest.raises(ValueError):

@@ -3,6 +3,8 @@ loaders on the shared FTRL sample and on ToolHop-format records, and the chat-te
 
 import json
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,9 @@ needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason=f"the shared FTRL 
 
 @pytest.fixture(scope="module")
 def sandbox():
-    box = Sandbox(timeout=1.0, memory_mb=512)
+    # 1 s of CPU time: the looping tools use it up however loaded the machine is, and no other call
+    # comes near it; the wall-clock limit is far away, so that no test races the wall clock
+    box = Sandbox(timeout=1.0, memory_mb=512, wall_timeout=120.0)
     yield box
     box.close()
 
@@ -58,6 +62,47 @@ def test_hostile_tool_is_contained_and_reported(sandbox, tool, expected):
     assert not ok and expected in text, text
     assert sandbox.call("add", {"a": 2, "b": 3}) == (True, "5")  # the sandbox keeps working
     assert not os.path.exists("/tmp/cleanagent-sandbox-escaped")
+
+
+def test_a_crashed_worker_is_reported_as_a_crash_however_slow_the_machine():
+    """A machine as slow as can be: the worker gets no CPU at all (stopped) for longer than the call's
+    CPU limit plus the grace period, in wall-clock time. The call still reports how the worker ended."""
+    with Sandbox(timeout=0.5, memory_mb=512, wall_timeout=120.0) as box:
+        assert box.load(HOSTILE) == {}
+        for tool, expected in (("add", (True, "5")), ("hard_exit", (False, "the tool's process exited with code 7"))):
+            pid = box._proc.pid
+            os.kill(pid, signal.SIGSTOP)
+            resume = threading.Timer(3.0, os.kill, (pid, signal.SIGCONT))
+            resume.start()
+            try:
+                assert box.call(tool, {"a": 2, "b": 3} if tool == "add" else {}) == expected
+            finally:
+                resume.join()  # the call cannot end before the worker is resumed
+        assert box.call("add", {"a": 1, "b": 1}) == (True, "2")  # restarted with the same tools
+
+
+def test_a_dead_worker_is_not_reported_as_a_timeout():
+    """Where the call's limit and the worker's death coincide, the exit status decides."""
+    with Sandbox(timeout=1.0, memory_mb=512) as box:
+        assert box.load(HOSTILE) == {}
+        box._proc.stdin.write(b'{"op": "call", "name": "hard_exit", "arguments": {}}\n')
+        box._proc.stdin.flush()
+        box._proc.wait()
+        assert box._failure("timeout") == "the tool's process exited with code 7"
+
+
+def test_waiting_counts_against_the_wall_clock_limit_only():
+    tools = {"nap": "import time\ndef nap(s):\n    time.sleep(s)\n    return 'rested'"}
+    with Sandbox(timeout=0.2, memory_mb=512, wall_timeout=60.0) as box:
+        box.load(tools)
+        assert box.call("nap", {"s": 0.5}) == (True, '"rested"')  # longer than the CPU limit, little CPU
+    with Sandbox(timeout=0.2, memory_mb=512, wall_timeout=0.5) as box:
+        box.load(tools)
+        ok, text = box.call("nap", {"s": 600})
+        assert not ok and "time limit (wall-clock time)" in text, text
+        assert box.call("nap", {"s": 0}) == (True, '"rested"')
+    with pytest.raises(ValueError, match="wall_timeout"):
+        Sandbox(timeout=2.0, wall_timeout=1.0)
 
 
 def test_sandbox_runs_tools_in_another_process_with_a_private_directory(sandbox):
@@ -318,7 +363,7 @@ def test_malformed_files_fail_with_file_and_line(tmp_path, content, message):
 
 
 # --------------------------------------------------------------------------------------------
-# the generated task set (envs.tooluse.build, cached)
+# the generated task set (generators.tooluse_build, cached)
 
 
 def test_generated_splits_and_tiers():

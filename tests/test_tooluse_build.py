@@ -1,4 +1,4 @@
-"""Tests of the FTRL environment builder (envs/tooluse/build.py): determinism (in-process and across
+"""Tests of the FTRL environment builder (generators/tooluse_build.py): determinism (in-process and across
 fresh processes with different hash seeds), the four scenarios, the record format of the real FTRL
 data, an independent replay of every gold chain in the sandbox, schema validity, explanatory
 errors for invalid calls, merged / scaled / distractor tools, the CLI with its stage files, and
@@ -17,8 +17,8 @@ import pytest
 
 from fresh_process import run_json
 
-from envs.tooluse.build import PREAMBLE, SCENARIOS, STAGE_FILES, build, build_with_stats
 from envs.tooluse.sandbox import Sandbox
+from generators.tooluse_build import PREAMBLE, SCENARIOS, STAGE_FILES, build, build_with_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path("/work/shared/data/ftrl/dev.jsonl")
@@ -67,7 +67,7 @@ def test_same_seed_is_byte_identical_and_other_seeds_differ():
 
 
 def test_identical_across_processes_and_hash_seeds():
-    code = ("import hashlib, json; from envs.tooluse.build import build; "
+    code = ("import hashlib, json; from generators.tooluse_build import build; "
             "print(json.dumps(hashlib.sha256(''.join(json.dumps(r) for r in build(16, 3)).encode()).hexdigest()))")
     assert run_json(code, "1") == run_json(code, "2") == run_json(code, "random")
 
@@ -302,7 +302,7 @@ def test_other_valid_calls_return_other_records(records, sandbox):
 
 def test_cli_writes_the_file_and_every_stage(tmp_path):
     out, stages = tmp_path / "envs.jsonl", tmp_path / "stages"
-    proc = subprocess.run([sys.executable, "-m", "envs.tooluse.build", "--out", str(out), "--n", "8", "--seed", "1",
+    proc = subprocess.run([sys.executable, "-m", "generators.tooluse_build", "--out", str(out), "--n", "8", "--seed", "1",
                            "--stages-dir", str(stages)], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     stats = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -6,12 +6,14 @@ line on a private copy of stdout:
     {"op": "load", "codes": {name: source}}        -> {"ok": true, "errors": {name: message}}
     {"op": "call", "name": n, "arguments": {...}}  -> {"ok": true|false, "text": result or error}
 
-Containment inside the process (the parent adds the wall-clock kill and the restart):
+Containment inside the process (the parent adds the kill of a tool that ignores its limits, and the restart):
 - resource limits set by the parent before exec: address space, file size, open files, no core;
 - an audit hook (PEP 578) that refuses processes (fork, exec, system, spawn, subprocess), sockets,
   ctypes, signals to other processes, and any file access outside the sandbox's temporary
   directory and the interpreter's own library directories (read-only);
-- a per-call timer that raises TimeoutError inside the tool;
+- per-call timers that raise TimeoutError inside the tool: `timeout` seconds of CPU time (argv[1];
+  a loaded machine does not make a call time out) and `wall_timeout` seconds of wall-clock time
+  (argv[2]; for a tool that waits instead of computing);
 - SystemExit / KeyboardInterrupt / MemoryError from a tool are caught and reported.
 An audit hook is not a security boundary against native code; it contains what Python tool code
 can do, which is what datasets of tools contain.
@@ -79,7 +81,8 @@ def _audit(event, args):
 
 
 def _on_alarm(signum, frame):
-    raise TimeoutError("the tool call exceeded its time limit")
+    what = "CPU time" if signum == signal.SIGPROF else "wall-clock time"
+    raise TimeoutError(f"the tool call exceeded its time limit ({what})")
 
 
 def _describe(exc: BaseException) -> str:
@@ -97,17 +100,21 @@ def main():
     sys.stdout = io.StringIO()
     requests = io.TextIOWrapper(os.fdopen(os.dup(0), "rb"), encoding="utf-8")
     timeout = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    wall_timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 3 * timeout
+    signal.signal(signal.SIGPROF, _on_alarm)
     signal.signal(signal.SIGALRM, _on_alarm)
     sys.addaudithook(_audit)
     namespace: dict = {}
 
     def run(fn):
         sys.stdout = io.StringIO()
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        signal.setitimer(signal.ITIMER_PROF, timeout)
+        signal.setitimer(signal.ITIMER_REAL, wall_timeout)
         try:
             return fn()
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_PROF, 0)
 
     for line in requests:
         try:

@@ -3,7 +3,7 @@
 A `ToolTask` is a question, the OpenAI schemas of its tools, the tools' Python sources (run only
 in the sandbox), the gold sub-answers each tool should produce, and the final answer.
 
-- FTRL format (`../shared/data/ftrl/`, and what `envs.tooluse.build` writes): `messages`,
+- FTRL format (`../shared/data/ftrl/`, and what `generators.tooluse_build` writes): `messages`,
   `tools` (JSON string), `codes` (JSON string), `unsolved_set` (JSON string), `answer`,
   `data_source`, optional `id` and `gold_calls`.
 - ToolHop format: `id`, `question`, `answer`, `sub_task` (sub-question -> sub-answer, in order),

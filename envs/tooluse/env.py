@@ -25,7 +25,7 @@ Rewards (`reward=`):
 
 Settings (`setting=`, ToolHop's three): "mandatory" (call a tool at every step, take every fact
 from tool results), "free" (tools optional), "direct" (no tools; the first reply is the answer).
-Tasks: the project's generated environments by default (`envs.tooluse.build`, cached), or
+Tasks: the project's generated environments by default (`generators.tooluse_build`, cached), or
 `data=FILE` (FTRL or ToolHop JSONL). Tiers 1-4 = single-hop, parallel single-hop, multi-hop,
 parallel multi-hop.
 """
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import json
 import operator
 import os
@@ -213,13 +214,23 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("CLEANAGENT_CACHE", Path.home() / ".cache" / "cleanagent")) / "tooluse"
 
 
+def _builder_source() -> Path:
+    """The offline generator's source file (found, not imported: a cached task set does not need it)."""
+    spec = importlib.util.find_spec("generators.tooluse_build")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("the tool-use generator generators.tooluse_build is not importable; "
+                                  "run from the repository root or pass data=FILE")
+    return Path(spec.origin)
+
+
 @lru_cache(maxsize=8)
 def generated_tasks(n: int = GENERATED_N, seed: int = 0) -> tuple[ToolTask, ...]:
     """The project's generated environments (built once, verified in the sandbox, cached as JSONL)."""
-    builder = Path(__file__).with_name("build.py").read_bytes()
-    path = _cache_dir() / f"generated-seed{seed}-n{n}-{hashlib.sha1(builder).hexdigest()[:10]}.jsonl"  # rebuilt when build.py changes
+    builder = _builder_source().read_bytes()
+    digest = hashlib.sha1(builder).hexdigest()[:10]  # rebuilt when the generator changes
+    path = _cache_dir() / f"generated-seed{seed}-n{n}-{digest}.jsonl"
     if not path.exists():
-        from envs.tooluse.build import build
+        from generators.tooluse_build import build
 
         path.parent.mkdir(parents=True, exist_ok=True)
         records = build(n, seed)

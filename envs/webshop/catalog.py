@@ -10,24 +10,19 @@ products of a 10,000-product catalog are the 1,000-product catalog. Goals are dr
 second stream (2 or 3 per product, each asking for a subset of the product's attributes and
 options and a price budget above its price, as in WebShop) and then shuffled with a fixed seed
 so that any prefix of the goal list - the test split is the first 100 - covers all categories.
-
-`invert_goal` makes the recitation probe's goals (WebShopEnv's `perturb="invert"`): one
-constraint of a goal inverted, checked with the reward function to be satisfiable by some
-product and failed by what the original goal asks for.
+The recitation probe's inverted goals are made apart from the catalog, in `envs.webshop.perturb`.
 """
 
 from __future__ import annotations
 
 import bisect
-import dataclasses
-import math
 import random
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from envs.webshop import pages, vocab
-from envs.webshop.reward import option_matches, score_purchase
+from envs.webshop.reward import option_matches
 
 if TYPE_CHECKING:
     from envs.webshop.search import ProductSearch
@@ -134,7 +129,6 @@ class Catalog:
         self._search: ProductSearch | None = None
         self._lock = threading.Lock()
         self._by_query: dict[str, list[Product]] | None = None
-        self._inverted: dict[int, Goal | None] = {}  # goal id -> invert_goal's result, filled on use
 
     @property
     def search_engine(self) -> ProductSearch:
@@ -185,21 +179,6 @@ class Catalog:
             self._by_query = by_query
         return self._by_query.get(query, [])
 
-    def inverted_goal(self, task_id: int) -> Goal:
-        """The recitation probe's version of goal `task_id`: `invert_goal` of it, or, for the few
-        goals that cannot be inverted, of the next goal of the same split (cyclically) that can.
-        The returned goal's `id` is the goal it was made from."""
-        n_test = min(TEST_SIZE, len(self.goals))
-        ids = range(n_test) if task_id < n_test else range(n_test, len(self.goals))
-        start = task_id - ids.start
-        for k in range(len(ids)):
-            i = ids[(start + k) % len(ids)]
-            if i not in self._inverted:
-                self._inverted[i] = invert_goal(self, self.goals[i])
-            if self._inverted[i] is not None:
-                return self._inverted[i]
-        raise ValueError(f"no goal of task {task_id}'s split can be inverted")
-
 
 # ----------------------------------------------------------------------------------- helpers
 def title_case(phrase: str) -> str:
@@ -249,10 +228,6 @@ def price_phrase(price_upper: float) -> str:
     return "" if price_upper >= NO_BUDGET else f", and price lower than {price_upper:.2f} dollars"
 
 
-# -------------------------------------------------------------------------- inverted goals
-FULL_SCORE = 1.0 - 1e-9
-
-
 def allowed_option(product: Product, kind: str, excluded: str) -> str | None:
     """The first value of `product`'s option `kind` that a click selects for that kind and that does
     not match `excluded` (None if there is none)."""
@@ -261,68 +236,6 @@ def allowed_option(product: Product, kind: str, excluded: str) -> str | None:
         owner = next(k for k, vs in product.options.items() if value.lower() in (v.lower() for v in vs))
         if owner == kind and value.lower() in clickable and option_matches({kind: excluded}, {kind: value}) == 0:
             return value
-    return None
-
-
-def _price_inverted(catalog: Catalog, goal: Goal) -> Goal | None:
-    """"price lower than X" -> "price higher than Y", with the same attributes and options; the
-    target becomes a product of the same type that fully matches them and costs more than Y, while
-    the original target costs at most Y. Y = X where such a product exists, else a round number."""
-    phrase = price_phrase(goal.price_upper)
-    original = catalog.by_asin[goal.asin]
-    if not phrase or not goal.instruction.endswith(phrase):
-        return None
-    unpriced = dataclasses.replace(goal, price_upper=NO_BUDGET)
-    full = [p for p in catalog.products_of_type(goal.query)
-            if all(v in p.options.get(k, ()) for k, v in goal.options.items())
-            and score_purchase(p, unpriced, goal.options)[0] >= FULL_SCORE]
-    top = max((p.price for p in full), default=0.0)
-    low = original.price
-    threshold = next((y for y in (goal.price_upper, math.ceil(top / 10) * 10 - 10, math.ceil(top) - 1, low)
-                      if low <= y < top), None)
-    if threshold is None:
-        return None
-    target = min((p for p in full if p.price > threshold), key=lambda p: (p.price, p.asin))
-    return dataclasses.replace(
-        goal, asin=target.asin, name=target.title, category=target.category, product_category=target.product_category,
-        instruction=goal.instruction[: -len(phrase)] + f", and price higher than {threshold:.2f} dollars",
-        price_upper=NO_BUDGET, price_lower=float(threshold),
-    )
-
-
-def _option_inverted(catalog: Catalog, goal: Goal) -> Goal | None:
-    """"in red color" -> "in a color other than red" for one goal option (colour first): the target
-    stays, bought with another value of that option."""
-    product = catalog.by_asin[goal.asin]
-    for kind in sorted(goal.options, key=lambda k: k != "color"):
-        value = goal.options[kind]
-        phrase = vocab.OPTION_PHRASES.get(kind, "with {kind} {v}").format(v=value, kind=kind)
-        if goal.instruction.count(phrase) != 1 or allowed_option(product, kind, value) is None:
-            continue
-        label = {"pack": "pack size", "set": "set size"}.get(kind, kind)
-        negated = f"{'in' if phrase.startswith('in ') else 'with'} a {label} other than {value}"
-        return dataclasses.replace(
-            goal, instruction=goal.instruction.replace(phrase, negated),
-            options={k: v for k, v in goal.options.items() if k != kind}, excluded_options={kind: value},
-        )
-    return None
-
-
-def invert_goal(catalog: Catalog, goal: Goal) -> Goal | None:
-    """The goal with one constraint inverted, so that the product that satisfies the original goal
-    (bought with the original options) no longer scores 1 while some product still does: the price
-    bound if a pricier product of the same type matches everything else, else one option. None when
-    neither works. Both outcomes are checked with the reward function itself."""
-    for inverted in (_price_inverted(catalog, goal), _option_inverted(catalog, goal)):
-        if inverted is None:
-            continue
-        target = catalog.by_asin[inverted.asin]
-        options = dict(inverted.options)
-        for kind, excluded in inverted.excluded_options.items():
-            options[kind] = allowed_option(target, kind, excluded)
-        recited = score_purchase(catalog.by_asin[goal.asin], inverted, goal.options)[0]
-        if score_purchase(target, inverted, options)[0] >= FULL_SCORE and recited < FULL_SCORE:
-            return inverted
     return None
 
 

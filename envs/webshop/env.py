@@ -58,7 +58,7 @@ class WebShopEnv(TextEnv):
         items_path, attributes_path, human_goals_path, reviews_path: use the original WebShop
             files instead (see `envs.webshop.original`); `num_products` then keeps the first N.
         perturb: "invert" makes each goal a recitation probe (RoR-Bench's idea for agents): one
-            constraint is inverted (`catalog.invert_goal`): "price lower than 50.00 dollars"
+            constraint is inverted (`envs.webshop.perturb.invert_goal`): "price lower than 50.00 dollars"
             becomes "price higher than ..." where a pricier product of the same type matches
             the rest, else one option becomes "a <kind> other than <value>". Buying what the
             original goal asks for then scores below 1; the reward follows the inverted goal.
@@ -140,7 +140,12 @@ class WebShopEnv(TextEnv):
         n = len(self.catalog.goals)
         if isinstance(task_id, bool) or not isinstance(task_id, numbers.Integral) or not 0 <= task_id < n:
             raise ValueError(f"webshop task_id must be an integer in [0, {n}), got {task_id!r}")
-        self.goal = self.catalog.goals[int(task_id)] if self.perturb is None else self.catalog.inverted_goal(int(task_id))
+        if self.perturb is None:
+            self.goal = self.catalog.goals[int(task_id)]
+        else:
+            from envs.webshop.perturb import inverted_goal  # the recitation probe, only when asked for
+
+            self.goal = inverted_goal(self.catalog, int(task_id))
         self._done, self._score, self._expert_query = False, 0.0, None
         self._to_search_page()
         info = self._info(None, True)

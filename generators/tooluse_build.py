@@ -1,6 +1,9 @@
 """Build FTRL-format tool-use environments from a generated fictional world, deterministically.
 
-    python -m envs.tooluse.build --out envs.jsonl --n 1000 --seed 0 [--stages-dir DIR] [--model M]
+    python -m generators.tooluse_build --out envs.jsonl --n 1000 --seed 0 [--stages-dir DIR] [--model M]
+
+An offline generator, kept out of the env package (`envs.tooluse` only reads its output and, when
+its cache is missing, calls `build`). The tool-use env's default task set is `build(1200, 0)`.
 
 The five stages of FTRL's construction pipeline, each a function with its own output (with
 `--stages-dir` each stage's output is written as `1_scenarios.jsonl` ... `5_deployed.jsonl`):
@@ -39,7 +42,7 @@ sub-answers). Each environment is drawn from `random.Random` seeded by the strin
 "ftrl-gen:<seed>:<index>", so output is byte-identical for the same seed and `build(n)` is a
 prefix of `build(m)` for n < m.
 
-With `--model M` an LLM (loaded with `grpo_agent.load_model(M, "float32")`) writes every tool's
+With `--model M` an LLM (loaded with `cleanagent_utils.models.load_model(M, "float32")`) writes every tool's
 description and code from the stage-4 documents instead of stage 5's templates; only
 environments whose gold chain then verifies in the sandbox are kept (no fallback).
 """
@@ -412,7 +415,8 @@ def _computation(rng, kind: str, value, label: str) -> tuple[str, dict, str, str
             return op, {"a": value, "b": k}, f"What is {label} minus {k}?", f"What is {value} minus {k}?"
         if op == "multiply":
             k = rng.randint(2, 12)
-            return op, {"a": value, "b": k}, f"What is {label} multiplied by {k}?", f"What is {value} multiplied by {k}?"
+            return (op, {"a": value, "b": k}, f"What is {label} multiplied by {k}?",
+                    f"What is {value} multiplied by {k}?")
         whole = rng.choice([1000, 5000, 10000, 100000, 1000000, 5000000])
         return (op, {"part": value, "whole": whole},
                 f"What percentage of {whole} is {label}? Round to two decimal places.",
@@ -525,7 +529,10 @@ def _parallel(rng, world: World, multi: bool):
         labels = [c[0][1] for c in chains]
         mentions = [mention(c[0][0], c[0][1]) for c in chains]
     noun = TYPES[t].noun
-    tail = "" if not multi else (" Answer with the names." if op.startswith("order") else f" Answer with the {noun}'s name.")
+    if not multi:
+        tail = ""
+    else:
+        tail = " Answer with the names." if op.startswith("order") else f" Answer with the {noun}'s name."
     if op == "sum":
         question = f"What is the sum of {_join(finals)}?"
     elif op == "difference":
@@ -932,10 +939,12 @@ def _check_lines(p: Param) -> list[str]:
         return [f"if isinstance({n}, bool) or not isinstance({n}, (int, float)):",
                 f"    return f\"Error: argument '{n}' must be a number ({desc}), {got}.\""]
     if p.type == "numbers":
-        return [f"if not isinstance({n}, list) or len({n}) < 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in {n}):",
+        return [f"if not isinstance({n}, list) or len({n}) < 2 "
+                f"or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in {n}):",
                 f"    return f\"Error: argument '{n}' must be a list of at least two numbers, {got}.\""]
     if p.type == "boolean":
-        return [f"if not isinstance({n}, bool):", f"    return f\"Error: argument '{n}' must be true or false, {got}.\""]
+        return [f"if not isinstance({n}, bool):",
+                f"    return f\"Error: argument '{n}' must be true or false, {got}.\""]
     raise ValueError(p.type)
 
 
@@ -946,7 +955,8 @@ def _prologue(tool: Tool, ps: list[Param], doc: str) -> list[str]:
     if tool.family == "date" or any(p.type == "date" for p in ps):
         lines.append(f"{_IND}import datetime")
     body = ["if unexpected:",
-            f"    return 'Error: unexpected argument(s) ' + ', '.join(repr(k) for k in sorted(unexpected)) + '. Valid arguments: {valid}.'"]
+            "    return 'Error: unexpected argument(s) ' + ', '.join(repr(k) for k in sorted(unexpected)) + "
+            f"'. Valid arguments: {valid}.'"]
     for p in ps:
         if p.required:
             body += [f"if {p.name} is None:",
@@ -985,7 +995,8 @@ def _lookup_body(tool: Tool, world: World) -> list[str]:
               "        close = difflib.get_close_matches(wanted.casefold(), list(lowered), n=1, cutoff=0.75)",
               "        close = [lowered[c] for c in close]",
               "    hint = f' Did you mean {close[0]!r}?' if close else ' Check the spelling and give the full name.'",
-              f"    return f\"No record for {{{pname}!r}}: it is not one of the {{len(records)}} {te.plural} known to this registry.{{hint}}\""]
+              f"    return f\"No record for {{{pname}!r}}: it is not one of the {{len(records)}} {te.plural} "
+              "known to this registry.{hint}\""]
     if tool.kind == "relation":
         f = tool.fields[0]
         lines += [f"result = {{{pname!r}: found, {f!r}: records[found]}}"]
@@ -1000,7 +1011,8 @@ def _lookup_body(tool: Tool, world: World) -> list[str]:
 
 def _date_out(tool: Tool, expr: str) -> str:
     if "date_format" in tool.options:
-        return f"({expr}.isoformat() if date_format == 'iso' else f'{{{expr}.day}} {{MONTHS[{expr}.month - 1]}} {{{expr}.year}}')"
+        long = f"f'{{{expr}.day}} {{MONTHS[{expr}.month - 1]}} {{{expr}.year}}'"
+        return f"({expr}.isoformat() if date_format == 'iso' else {long})"
     return f"{expr}.isoformat()"
 
 
@@ -1076,7 +1088,8 @@ def _distractor_body(tool: Tool, world: World) -> list[str]:
                  "index = {k.casefold(): k for k in records}",
                  "found = index.get(' '.join(city.split()).casefold())",
                  "if found is None:",
-                 "    return f\"No record for {city!r}: it is not one of the {len(records)} cities this service covers.\""]
+                 "    return f\"No record for {city!r}: it is not one of the {len(records)} cities this service "
+                 "covers.\""]
         if tool.kind == "weather":
             lines += ["result = {'city': found, 'date': date or 'today', 'conditions': records[found][0], "
                       "'temperature_c': records[found][1]}"]
@@ -1098,7 +1111,8 @@ def _distractor_body(tool: Tool, world: World) -> list[str]:
     if tool.kind == "units":
         return [f"units = {UNITS!r}",
                 "if units[from_unit][0] != units[to_unit][0]:",
-                "    return f\"Error: cannot convert {units[from_unit][0]} ({from_unit}) to {units[to_unit][0]} ({to_unit}).\"",
+                "    return f\"Error: cannot convert {units[from_unit][0]} ({from_unit}) to {units[to_unit][0]} "
+                "({to_unit}).\"",
                 "return {'value': value, 'from_unit': from_unit, 'to_unit': to_unit, "
                 "'result': round(value * units[from_unit][1] / units[to_unit][1], 6)}"]
     raise ValueError(tool.kind)
@@ -1200,8 +1214,9 @@ def _pipeline(seed: int, index: int):
 def _stage_rows(sc, docs, integrated, scaled):
     return (
         scenario_json(sc),
-        {"id": sc.id, "documents": [{"sub_question": s.index, "tool": schema(next(t for t in docs.tools if t.name == n))}
-                                    for s, n in zip(sc.subqs, docs.assign)]},
+        {"id": sc.id, "documents": [
+            {"sub_question": s.index, "tool": schema(next(t for t in docs.tools if t.name == n))}
+            for s, n in zip(sc.subqs, docs.assign)]},
         {"id": sc.id, "tools": [schema(t) for t in integrated.tools], "assignment": integrated.assign,
          "merged": integrated.merged},
         {"id": sc.id, "tools": [schema(t) for t in scaled.tools], "assignment": scaled.assign,
@@ -1308,7 +1323,7 @@ class _LLMWriter:
     def __init__(self, model_path: str, max_new_tokens: int):
         import torch
 
-        from grpo_agent import load_model
+        from cleanagent_utils.models import load_model  # only with --model
 
         torch.manual_seed(0)
         self.torch = torch
@@ -1355,7 +1370,8 @@ class _LLMWriter:
             descriptions[tool.name] = m.group(1).strip() if m else ""
             m = re.search(r"```(?:python)?\s*\n(.*?)```", reply, re.S)
             code = m.group(1) if m else reply[reply.find(f"def {tool.name}"):] if f"def {tool.name}" in reply else ""
-            codes[tool.name] = code if code.strip() else f"raise SyntaxError('the model wrote no code for {tool.name}')\n"
+            missing = f"raise SyntaxError('the model wrote no code for {tool.name}')\n"
+            codes[tool.name] = code if code.strip() else missing
         return descriptions, codes, replies
 
 
