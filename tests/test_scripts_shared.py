@@ -15,7 +15,8 @@ import ppo_agent
 import reinforce_agent
 
 REPO = Path(__file__).resolve().parents[1]
-DUPLICATES = ["Episode", "rollout", "horizon_at", "adaptive_advance", "kl_penalty", "loss_weights", "clipped_policy_loss"]
+DUPLICATES = ["Episode", "rollout", "horizon_at", "adaptive_advance", "kl_penalty", "loss_weights",
+              "clipped_policy_loss"]
 OTHERS = {"ppo_agent": ppo_agent, "reinforce_agent": reinforce_agent}
 
 
@@ -30,7 +31,7 @@ def main_segments(path: Path) -> list[str]:
     sampler to the advantages, the horizon schedule's step to the checkpoint, and the end."""
     text = path.read_text()
     main = text[text.index('if __name__ == "__main__":'):]
-    cuts = [("", "    model, tokenizer, ref_model = load_policy(args, device)\n"),
+    cuts = [("", "    model, tokenizer, chat, ref_model = load_policy(args, device)"),
             ("    train_tasks, test_tasks = task_splits(args)\n", "        # ADVANTAGES"),
             ("        if args.horizon_schedule == \"adaptive\"", "            run.save_checkpoint("),
             ("    held_out.final(play_test)", "        del train_model")]
