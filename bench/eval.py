@@ -1,13 +1,16 @@
 """Evaluate a model or a run folder on any env's test split: k samples per task, Avg@k and Pass@k
 with 95% confidence intervals, overall and per published category.
 
-    python bench/eval.py --env textcraft --model runs/<run folder> --k 4 --out bench/results/textcraft.json
-    python bench/eval.py --env textcraft babyai --model Qwen/Qwen2.5-7B-Instruct --k 1 --temperature 1.0
+    python bench/eval.py --env textcraft --model runs/<run folder> --out bench/results/textcraft.json
+    python bench/eval.py --env textcraft babyai --model Qwen/Qwen2.5-7B-Instruct --full   # the published protocol
     python bench/eval.py --env searchqa --limit 50 --max-turns 5 --env-options seed=0
 
-Protocol (REFERENCE.md 1.2): every task of the split is played k times at --temperature (1.0 as
-published; 0 = greedy, then k > 1 only repeats itself) up to the env's published horizon (the
-last ScalingInter phase, `DEFAULT_MAX_TURNS`; 10 where none is published). Episodes are played by
+By default the evaluation is small enough for a laptop (minutes on 2 cores): the first 16 tasks
+(`--limit`), k = 2 samples each (`--k`), at most 10 turns (`--max-turns`). `--full` runs AgentGym-RL's
+protocol (Xi et al., 2025, arXiv:2509.08755; hours on 2 cores): every task of the split played
+k = 4 times at --temperature (1.0 as published; 0 = greedy, then k > 1 only repeats itself) up to
+the env's published horizon (the last ScalingInter phase, `DEFAULT_MAX_TURNS`; 10 where none is
+published); explicit `--limit`, `--k` and `--max-turns` still apply. Episodes are played by
 grpo_agent.py's own rollout, so a model is evaluated exactly the way it is trained (same prompt,
 demonstration and parser), with no format reward. A sample is solved when the env reports
 `success`; an episode whose env raised counts as unsolved (the denominator is every sample).
@@ -24,7 +27,7 @@ Metrics, per env, overall and per category (`category`):
   wrapper (`Recorded`) keeps the last info each env returned.
 - invalid_action_rate: turns whose reply held no valid action, % of all turns; mean_turns.
 
-Note: REFERENCE.md 1.2 describes AgentGym-RL's Avg@k as the mean final score; here Avg@k is the
+Note: AgentGym-RL reports Avg@k as the mean final score; here Avg@k is the
 mean success and the score is its own column, so partial-credit envs (SciWorld, BabyAI, WebShop)
 are reported both ways.
 
@@ -47,14 +50,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import envs  # noqa: E402
 import cleanagent_utils.models  # noqa: E402
 import cleanagent_utils.runs  # noqa: E402
+import envs  # noqa: E402
 import grpo_agent  # noqa: E402
 from bench.common import load_policy, make_sampler  # noqa: E402
 
 DEFAULT_MAX_TURNS = {"textcraft": 30, "babyai": 20, "sciworld": 30, "searchqa": 10, "tooluse": 9}
-"""Published horizons: the last ScalingInter-RL phase (REFERENCE.md 1.1), ToolHop's 9 turns (3)."""
+"""Published horizons: the last ScalingInter-RL phase of AgentGym-RL, ToolHop's 9 turns."""
+SMALL = {"limit": 16, "k": 2, "max_turns": 10}
+"""The default (small) evaluation; `--full` leaves out what is not given: all tasks, k = 4, published horizons."""
 SCORE_SCALE = {"sciworld": 100.0}
 """Envs whose `info["score"]` is not on a 0-1 scale."""
 Z95 = 1.959963984540054
@@ -62,15 +67,22 @@ BOOTSTRAP_RESAMPLES = 1000
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", nargs="+", required=True, choices=envs.names(), help="one or more envs (one combined table)")
-    p.add_argument("--model", default=grpo_agent.EMBEDDED_MODEL, help="HF id, local path, or a run folder of this project")
-    p.add_argument("--k", type=int, default=4, help="samples per task")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", nargs="+", required=True, choices=envs.names(),
+                   help="one or more envs (one combined table)")
+    p.add_argument("--model", default=grpo_agent.EMBEDDED_MODEL,
+                   help="HF id, local path, or a run folder of this project")
+    p.add_argument("--full", action="store_true",
+                   help="the published protocol: every task, k = 4, the published horizon")
+    p.add_argument("--k", type=int, default=None, help="samples per task (default 2; 4 with --full)")
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    p.add_argument("--limit", type=int, default=None, help="only the first N tasks of each env")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N tasks of each env (default 16; all with --full)")
     p.add_argument("--tier", type=int, default=None, help="only tasks of this difficulty tier (see each env's `tasks`)")
     p.add_argument("--split", choices=["train", "test"], default="test")
-    p.add_argument("--max-turns", type=int, default=None, help="horizon; default: the env's published one, else 10")
+    p.add_argument("--max-turns", type=int, default=None,
+                   help="horizon (default 10; with --full the env's published one, else 10)")
     p.add_argument("--max-new-tokens", type=int, default=64, help="token cap of one turn")
     p.add_argument("--max-episode-tokens", type=int, default=4096)
     p.add_argument("--batch-size", type=int, default=16, help="episodes played at once")
@@ -85,6 +97,10 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
     p.add_argument("--out", default=None, help="write the result JSON here")
     args = p.parse_args(argv)
+    if not args.full:  # the small default evaluation; --full leaves unset values to the published protocol
+        args.limit = SMALL["limit"] if args.limit is None else args.limit
+        args.max_turns = SMALL["max_turns"] if args.max_turns is None else args.max_turns
+    args.k = args.k if args.k is not None else (4 if args.full else SMALL["k"])
     for flag, ok in [("--k", args.k >= 1), ("--limit", args.limit is None or args.limit >= 1),
                      ("--max-turns", args.max_turns is None or args.max_turns >= 1),
                      ("--max-new-tokens", args.max_new_tokens >= 1), ("--batch-size", args.batch_size >= 1),
@@ -113,10 +129,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def bootstrap_ci(values, seed: int, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` (one per task), resampling tasks."""
+    """Percentile bootstrap interval of the mean of `values` (one per task), resampling tasks. Where every
+    task has the same value the bootstrap would claim [v, v]: Wilson's bound over the tasks instead (the
+    interval of 0 or n successes of n)."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return 0.0, 0.0
+    if np.all(values == values[0]) and values[0] in (0.0, 1.0):
+        return wilson_interval(int(values[0]) * len(values), len(values))
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
     lo, hi = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
@@ -241,8 +261,8 @@ def evaluate_env(name: str, task_ids: list[int], sample, chat, args) -> dict:
     horizon = args.max_turns or DEFAULT_MAX_TURNS.get(name, 10)
     run_args = grpo_agent.Args(
         env=name, action_format=args.action_format, env_options=args.env_options, format_reward=0.0,
-        max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens, demonstration=args.demonstration,
-        stop_at_action=args.stop_at_action, dtype=args.dtype,
+        max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens,
+        demonstration=args.demonstration, stop_at_action=args.stop_at_action, dtype=args.dtype,
     )
     jobs = [(g, t) for g, t in enumerate(task_ids) for _ in range(args.k)]
     pool = [Recorded(grpo_agent.make_env(run_args)) for _ in range(min(args.batch_size, len(jobs)))]
@@ -264,7 +284,8 @@ def evaluate_env(name: str, task_ids: list[int], sample, chat, args) -> dict:
                     "success": ep.success and not ep.failed, "score": score, "score_pct": 100 * max(score, 0.0) / scale,
                     "reward": ep.reward, "turns": ep.turns, "invalid_actions": ep.invalid_actions,
                     "truncated": ep.truncated, "failed": ep.failed,
-                    "final_reply": next((line[8:] for line in reversed(ep.transcript) if line.startswith("[agent] ")), "")[:300],
+                    "final_reply": next((line[8:] for line in reversed(ep.transcript)
+                                         if line.startswith("[agent] ")), "")[:300],
                 })
             done = sum(len(s) for s in samples.values())
             print(f"{name}: {done}/{len(jobs)} episodes, success so far "
@@ -287,7 +308,8 @@ def evaluate_env(name: str, task_ids: list[int], sample, chat, args) -> dict:
 
 def evaluate(args) -> dict:
     t0 = time.perf_counter()
-    task_lists = {name: select_tasks(name, args) for name in args.env}  # bad --tier / options fail before the model loads
+    # bad --tier / options fail before the model loads
+    task_lists = {name: select_tasks(name, args) for name in args.env}
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     args.dtype = cleanagent_utils.models.resolve_dtype(args.dtype, device)
     model, tokenizer, chat = load_policy(args.model, args.dtype)
@@ -295,10 +317,10 @@ def evaluate(args) -> dict:
     sample = make_sampler(model, tokenizer, chat, args.temperature, args.batch_size)
     result = {
         "model": args.model, "split": args.split, "tier": args.tier, "limit": args.limit, "k": args.k,
-        "temperature": args.temperature, "max_new_tokens": args.max_new_tokens, "max_episode_tokens": args.max_episode_tokens,
-        "action_format": args.action_format, "demonstration": args.demonstration, "env_options": args.env_options,
-        "dtype": args.dtype, "stop_at_action": args.stop_at_action,
-        "seed": args.seed, "envs": {},
+        "temperature": args.temperature, "max_new_tokens": args.max_new_tokens,
+        "max_episode_tokens": args.max_episode_tokens, "action_format": args.action_format,
+        "demonstration": args.demonstration, "env_options": args.env_options, "dtype": args.dtype,
+        "stop_at_action": args.stop_at_action, "seed": args.seed, "envs": {},
     }
     for name in args.env:
         result["envs"][name] = evaluate_env(name, task_lists[name], sample, chat, args)
@@ -317,7 +339,8 @@ def markdown(result: dict) -> str:
         rows = [] if list(r["per_category"]) == ["all"] else [*r["per_category"].items()]
         for cat, m in [*rows, ("all", r)]:
             lines.append(
-                f"| {name} | {cat} | {m['n_tasks']} | {k} | {m['avg_at_k']:.1f} [{m['avg_ci'][0]:.1f}, {m['avg_ci'][1]:.1f}] "
+                f"| {name} | {cat} | {m['n_tasks']} | {k} | {m['avg_at_k']:.1f} [{m['avg_ci'][0]:.1f}, "
+                f"{m['avg_ci'][1]:.1f}] "
                 f"| {m['pass_at_k']:.1f} [{m['pass_ci'][0]:.1f}, {m['pass_ci'][1]:.1f}] | {m['score']:.1f} "
                 f"| {m['invalid_action_rate']:.1f} | {m['mean_turns']:.1f} |")
     return "\n".join(lines)

@@ -1,11 +1,11 @@
 """Multi-hop tool use, evaluated with ToolHop's protocol on ToolHop- or FTRL-format files.
 
-    python bench/toolhop.py --data ../shared/data/ftrl/dev.jsonl --setting mandatory --out bench/results/toolhop.json
+    python bench/toolhop.py --data ftrl_test.jsonl --setting mandatory --out toolhop.json  # docs/tooluse.md
     python bench/toolhop.py --data toolhop.json --setting free --model Qwen/Qwen2.5-7B-Instruct --limit 100
     python bench/toolhop.py --data FILE --setting direct --model runs/<run folder>
 
-Protocol (REFERENCE.md 3): the setting's instructions (direct: no tools; mandatory: a tool at
-every step, facts only from tools; free: tools optional), at most 9 model turns, every call of a
+Protocol (ToolHop, Ye et al., 2025, arXiv:2501.02506): the setting's instructions (direct: no tools;
+mandatory: a tool at every step, facts only from tools; free: tools optional), at most 9 model turns, every call of a
 turn executed in the sandbox with a 10 s limit, results JSON-encoded, errors as detailed messages.
 Correct when the gold answer (commas and a trailing ".0" removed, lowercased) is a substring of
 the final assistant message or of the tool message just before it; the denominator is every
@@ -36,10 +36,12 @@ ERROR_KINDS = ("tool_hallucination", "parameter_hallucination", "missing_require
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="ToolHop- or FTRL-format JSONL (or JSON list)")
     p.add_argument("--setting", choices=["direct", "mandatory", "free"], default="mandatory")
-    p.add_argument("--model", default=grpo_agent.EMBEDDED_MODEL, help="HF id, local path, or a run folder of this project")
+    p.add_argument("--model", default=grpo_agent.EMBEDDED_MODEL,
+                   help="HF id, local path, or a run folder of this project")
     p.add_argument("--limit", type=int, default=None, help="only the first N tasks")
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--max-turns", type=int, default=9)
@@ -48,7 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     p.add_argument("--batch-size", type=int, default=10, help="episodes played at once")
     p.add_argument("--action-format", choices=["strict", "lenient"], default="strict")
-    p.add_argument("--demonstration", action="store_true", help="show the env's one-shot example turns (not in the protocol)")
+    p.add_argument("--demonstration", action="store_true",
+                   help="show the env's one-shot example turns (not in the protocol)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -69,8 +72,10 @@ def toolhop_correct(answer: str, episode: grpo_agent.Episode) -> bool:
     if not replies:
         return False
     last = replies[-1]
-    before = episode.transcript[last - 1] if last > 0 and episode.transcript[last - 1].startswith("[observation] ") else ""
-    return answer_matches(answer, episode.transcript[last][len("[agent] "):], before if "<tool_response>" in before else "")
+    before = (episode.transcript[last - 1] if last > 0 and episode.transcript[last - 1].startswith("[observation] ")
+              else "")
+    return answer_matches(answer, episode.transcript[last][len("[agent] "):],
+                          before if "<tool_response>" in before else "")
 
 
 def summarize(records: list[dict]) -> dict:
@@ -81,8 +86,8 @@ def summarize(records: list[dict]) -> dict:
     out = {
         "n": n, "accuracy": 100 * sum(r["correct"] for r in records) / n if n else 0.0,
         "solve_p": 100 * solved / calls if calls else 0.0, "solve_r": 100 * solved / sub if sub else 0.0,
-        "solve_f1": 100 * 2 * solved / (calls + sub) if calls + sub else 0.0,
-        "calls": calls, "failed": sum(r["failed"] for r in records), "mean_turns": sum(r["turns"] for r in records) / max(n, 1),
+        "solve_f1": 100 * 2 * solved / (calls + sub) if calls + sub else 0.0, "calls": calls,
+        "failed": sum(r["failed"] for r in records), "mean_turns": sum(r["turns"] for r in records) / max(n, 1),
     }
     for kind in ERROR_KINDS:
         out[f"{kind}_rate"] = 100 * sum(r[kind] for r in records) / calls if calls else 0.0
@@ -95,8 +100,8 @@ def evaluate(args) -> dict:
     model, tokenizer, chat = load_policy(args.model, args.dtype)
     sample = make_sampler(model, tokenizer, chat, args.temperature, args.batch_size)
     run_args = grpo_agent.Args(
-        max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens, demonstration=args.demonstration,
-        format_reward=0.0, action_format=args.action_format,
+        max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens,
+        demonstration=args.demonstration, format_reward=0.0, action_format=args.action_format,
     )
     env_pool = [ToolUseEnv(data=args.data, setting=args.setting, reward="answer", action_format=args.action_format)
                 for _ in range(min(args.batch_size, len(tasks)))]
@@ -108,15 +113,19 @@ def evaluate(args) -> dict:
             grpo_agent.rollout(sample, chat, env_pool[: len(ids)], episodes, args.max_turns, run_args)
             for env, ep in zip(env_pool, episodes):
                 task = tasks[ep.task_id]
-                metrics = env.metrics() if env.task is env.task_list[ep.task_id] else {k: 0 for k in ("calls", "solved", *ERROR_KINDS)}
+                metrics = (env.metrics() if env.task is env.task_list[ep.task_id]
+                           else {k: 0 for k in ("calls", "solved", *ERROR_KINDS)})
                 records.append({
                     "id": task.id, "scenario": task.scenario, "answer": task.answer,
-                    "correct": (not ep.failed) and toolhop_correct(task.answer, ep), "failed": ep.failed, "turns": ep.turns,
+                    "correct": (not ep.failed) and toolhop_correct(task.answer, ep), "failed": ep.failed,
+                    "turns": ep.turns,
                     "tokens": len(ep.token_ids), "calls": metrics["calls"], "solved": metrics["solved"],
                     "sub_answers": task.num_sub_answers, **{k: metrics[k] for k in ERROR_KINDS},
-                    "final_reply": next((l[8:] for l in reversed(ep.transcript) if l.startswith("[agent] ")), "")[:300],
+                    "final_reply": next((line[8:] for line in reversed(ep.transcript)
+                                         if line.startswith("[agent] ")), "")[:300],
                 })
-            print(f"{len(records)}/{len(tasks)} tasks, accuracy so far {summarize(records)['accuracy']:.1f}", file=sys.stderr)
+            print(f"{len(records)}/{len(tasks)} tasks, accuracy so far {summarize(records)['accuracy']:.1f}",
+                  file=sys.stderr)
     finally:
         for env in env_pool:
             env.close()
@@ -131,8 +140,8 @@ def evaluate(args) -> dict:
 
 
 def markdown(result: dict) -> str:
-    cols = ["n", "accuracy", "solve_p", "solve_r", "solve_f1", "tool_hallucination_rate", "parameter_hallucination_rate",
-            "missing_required_rate", "mean_turns"]
+    cols = ["n", "accuracy", "solve_p", "solve_r", "solve_f1", "tool_hallucination_rate",
+            "parameter_hallucination_rate", "missing_required_rate", "mean_turns"]
     lines = [f"ToolHop protocol, setting {result['setting']}, model {result['model']}", "",
              "| scenario | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     rows = [*result["per_scenario"].items(), ("all", result)]

@@ -13,7 +13,6 @@ import pytest
 import envs
 from bench import eval as bench_eval
 
-
 # --------------------------------------------------------------------------- statistics
 
 
@@ -43,7 +42,10 @@ def test_bootstrap_ci_contains_the_estimate_and_is_seeded():
         assert (lo, hi) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
     values = rng.random(40)
     assert bench_eval.bootstrap_ci(values, seed=0) != bench_eval.bootstrap_ci(values, seed=1)
-    assert bench_eval.bootstrap_ci([1.0] * 5, seed=0) == (1.0, 1.0)
+    # every task agrees: not the zero-width [1, 1] / [0, 0] of a bootstrap, Wilson's interval of 5 of 5 / 0 of 5
+    assert bench_eval.bootstrap_ci([1.0] * 5, seed=0) == bench_eval.wilson_interval(5, 5)
+    lo, hi = bench_eval.bootstrap_ci([0.0] * 5, seed=0)
+    assert lo == 0.0 and hi == pytest.approx(bench_eval.wilson_interval(0, 5)[1]) and hi > 0.4
 
 
 def test_wilson_interval_by_hand():
@@ -77,7 +79,8 @@ def scripted(reply_for_position):
 def run_vowels(monkeypatch, tiny_model_dir, tmp_path, reply_for_position, *flags):
     monkeypatch.setattr(bench_eval, "make_sampler", scripted(reply_for_position))
     out = tmp_path / "result.json"
-    result = bench_eval.main(["--env", "vowels", "--model", str(tiny_model_dir), "--limit", "3", "--out", str(out), *flags])
+    result = bench_eval.main(["--env", "vowels", "--model", str(tiny_model_dir), "--limit", "3",
+                              "--out", str(out), *flags])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     return result["envs"]["vowels"]
 
@@ -85,13 +88,15 @@ def run_vowels(monkeypatch, tiny_model_dir, tmp_path, reply_for_position, *flags
 def test_scripted_policies_on_vowels(monkeypatch, tiny_model_dir, tmp_path):
     right = run_vowels(monkeypatch, tiny_model_dir, tmp_path, lambda i: "apple", "--k", "2")
     assert right["avg_at_k"] == right["pass_at_k"] == right["score"] == 100.0
-    assert right["avg_ci"] == right["pass_ci"] == [100.0, 100.0]
+    # every task solved: Wilson's interval of 3 of 3 tasks, not a zero-width bootstrap
+    assert right["avg_ci"] == right["pass_ci"] == pytest.approx([100 * x for x in bench_eval.wilson_interval(3, 3)])
     assert right["n_tasks"] == 3 and right["mean_turns"] == 2 and right["invalid_action_rate"] == 0.0
     assert list(right["per_category"]) == ["all"] and [t["task_id"] for t in right["tasks"]] == [16, 17, 18]
     assert all(len(t["samples"]) == 2 and t["solved"] == 2 for t in right["tasks"])
 
     wrong = run_vowels(monkeypatch, tiny_model_dir, tmp_path, lambda i: "banana", "--k", "2")
-    assert wrong["avg_at_k"] == wrong["pass_at_k"] == wrong["score"] == 0.0 and wrong["avg_ci"] == [0.0, 0.0]
+    assert wrong["avg_at_k"] == wrong["pass_at_k"] == wrong["score"] == 0.0
+    assert wrong["avg_ci"] == pytest.approx([100 * x for x in bench_eval.wilson_interval(0, 3)])
 
     # episodes run task by task, k samples each: with k = 2 (batch 4, even), the first sample of
     # every task is right, the second wrong -> Avg@2 = 50, Pass@2 = 100
@@ -141,16 +146,18 @@ def test_tier_fallback():
 
 def test_smoke_on_the_tiny_model_and_bad_flags(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "result.json"
-    result = bench_eval.main(["--env", "textcraft", "vowels", "--model", str(tiny_model_dir), "--limit", "2", "--k", "2",
-                              "--max-new-tokens", "8", "--max-turns", "2", "--out", str(out)])
+    bench_eval.main(["--env", "textcraft", "vowels", "--model", str(tiny_model_dir), "--limit", "2", "--k", "2",
+                     "--max-new-tokens", "8", "--max-turns", "2", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["k"] == 2 and list(saved["envs"]) == ["textcraft", "vowels"]
-    metrics = {"n_tasks", "k", "avg_at_k", "avg_ci", "pass_at_k", "pass_ci", "score", "invalid_action_rate", "mean_turns", "failed"}
+    metrics = {"n_tasks", "k", "avg_at_k", "avg_ci", "pass_at_k", "pass_ci", "score", "invalid_action_rate",
+               "mean_turns", "failed"}
     tc = saved["envs"]["textcraft"]
     assert set(tc) == metrics | {"max_turns", "per_category", "tasks"} and tc["max_turns"] == 2
     assert tc["n_tasks"] == 2 and tc["failed"] == 0 and 1 <= tc["mean_turns"] <= 2
     assert all(set(m) == metrics for m in tc["per_category"].values())
-    assert tc["avg_ci"][0] <= tc["avg_at_k"] <= tc["avg_ci"][1] and tc["pass_ci"][0] <= tc["pass_at_k"] <= tc["pass_ci"][1]
+    assert (tc["avg_ci"][0] <= tc["avg_at_k"] <= tc["avg_ci"][1]
+            and tc["pass_ci"][0] <= tc["pass_at_k"] <= tc["pass_ci"][1])
     for task in tc["tasks"]:
         assert task["category"].startswith("depth ") and len(task["samples"]) == 2
         assert set(task["samples"][0]) == {"success", "score", "score_pct", "reward", "turns", "invalid_actions",

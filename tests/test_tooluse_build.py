@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from fresh_process import run_json
-
 from envs.tooluse.sandbox import Sandbox
+from fresh_process import run_json
 from generators.tooluse_build import PREAMBLE, SCENARIOS, STAGE_FILES, build, build_with_stats
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = Path("/work/shared/data/ftrl/dev.jsonl")
+REAL = Path(os.environ.get("FTRL_DATA", "ftrl_test.jsonl"))  # FTRL's records, where a user has them (docs/tooluse.md)
 FTRL_KEYS = ["messages", "tools", "codes", "unsolved_set", "solve_rate", "data_source", "split", "answer"]
 ISO = "%Y-%m-%d"
 
@@ -79,7 +78,7 @@ def test_all_four_scenarios_and_the_real_record_format(records):
     assert len(records) == 40
     counts = Counter(r["data_source"] for r in records)
     assert counts == {f"gen/{s}": 10 for s in SCENARIOS}
-    if REAL.exists():
+    if REAL.is_file():
         real = json.loads(REAL.read_text().splitlines()[0])
         assert list(real) == FTRL_KEYS
         assert real["messages"][0]["content"].startswith(PREAMBLE)
@@ -262,7 +261,8 @@ def test_invalid_calls_return_explanatory_errors(records, sandbox):
         good = result(args)
         assert isinstance(good, dict)
         unknown = result({**args, entity: "Zzyzx Qwertyuiop"})
-        assert isinstance(unknown, str) and unknown.startswith("No record for 'Zzyzx Qwertyuiop'") and "known" in unknown
+        assert (isinstance(unknown, str) and unknown.startswith("No record for 'Zzyzx Qwertyuiop'")
+                and "known" in unknown)
         typo = result({**args, entity: args[entity][:-1]})
         assert isinstance(typo, str) and f"Did you mean {args[entity]!r}?" in typo
         assert result({**args, entity: args[entity].upper()}) == good or "case_sensitive" in props  # lenient case
@@ -302,8 +302,8 @@ def test_other_valid_calls_return_other_records(records, sandbox):
 
 def test_cli_writes_the_file_and_every_stage(tmp_path):
     out, stages = tmp_path / "envs.jsonl", tmp_path / "stages"
-    proc = subprocess.run([sys.executable, "-m", "generators.tooluse_build", "--out", str(out), "--n", "8", "--seed", "1",
-                           "--stages-dir", str(stages)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([sys.executable, "-m", "generators.tooluse_build", "--out", str(out), "--n", "8", "--seed",
+                           "1", "--stages-dir", str(stages)], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
     assert stats["kept"] == 8 and stats["discarded"] == 0 and set(stats["scenarios_kept"]) == set(SCENARIOS)

@@ -3,7 +3,7 @@
 A `ToolTask` is a question, the OpenAI schemas of its tools, the tools' Python sources (run only
 in the sandbox), the gold sub-answers each tool should produce, and the final answer.
 
-- FTRL format (`../shared/data/ftrl/`, and what `generators.tooluse_build` writes): `messages`,
+- FTRL format (FTRL's test set, docs/tooluse.md, and what `generators.tooluse_build` writes): `messages`,
   `tools` (JSON string), `codes` (JSON string), `unsolved_set` (JSON string), `answer`,
   `data_source`, optional `id` and `gold_calls`.
 - ToolHop format: `id`, `question`, `answer`, `sub_task` (sub-question -> sub-answer, in order),
@@ -76,8 +76,10 @@ def normalize_schema(schema: dict, where: str) -> dict:
     parameters = function.get("parameters") or {"type": "object", "properties": {}}
     if not isinstance(parameters, dict) or not isinstance(parameters.get("properties", {}), dict):
         raise DataError(f"{where}: tool {function['name']!r} has malformed parameters")
-    parameters = {"type": "object", "properties": parameters.get("properties", {}), "required": list(parameters.get("required", []))}
-    return {"type": "function", "function": {"name": function["name"], "description": function.get("description", ""), "parameters": parameters}}
+    parameters = {"type": "object", "properties": parameters.get("properties", {}),
+                  "required": list(parameters.get("required", []))}
+    return {"type": "function", "function": {"name": function["name"], "description": function.get("description", ""),
+                                             "parameters": parameters}}
 
 
 _QUESTION_RE = re.compile(r"Question:\s*(.*)\Z", re.DOTALL)
@@ -171,7 +173,8 @@ def load_tasks(path: str | Path) -> list[ToolTask]:
         elif "functions" in record:
             tasks.append(from_toolhop(record, where, index))
         else:
-            raise DataError(f"{where}: neither FTRL ('codes', 'unsolved_set') nor ToolHop ('functions', 'sub_task') format")
+            raise DataError(f"{where}: neither FTRL ('codes', 'unsolved_set') nor ToolHop ('functions', "
+                            "'sub_task') format")
     if not tasks:
         raise DataError(f"{path}: no records")
     return tasks
