@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (set up, then train on the embedded defaults) and
-# `make test` (set up, then run the tests). Both create .venv on first use.
+# `make test` (set up, lint with ruff, then run the tests). Both create .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,6 +19,7 @@ run: setup
 	$(BIN)/python grpo_agent.py --env webshop
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

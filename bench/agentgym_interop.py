@@ -115,8 +115,8 @@ def remote_on_agentgym_textcraft(checkout: Path, task_ids: list[int]) -> list[di
     url = f"http://127.0.0.1:{port}"
     folder = checkout / "agentenv-textcraft"
     env = dict(os.environ, PYTHONPATH=str(folder))
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "agentenv_textcraft:app", "--port", str(port)], cwd=folder,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "agentenv_textcraft:app", "--port", str(port)],
+                            cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     results = []
     try:
         wait_up(url, proc)
@@ -154,7 +154,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/agentgym_interop.json")
     args = parser.parse_args()
     if not (args.agentgym / "agentenv" / "agentenv" / "envs").is_dir():
-        raise SystemExit(f"error: --agentgym {args.agentgym}: no agentenv/agentenv/envs there (a checkout of AgentGym?)")
+        raise SystemExit(f"error: --agentgym {args.agentgym}: no agentenv/agentenv/envs there (a "
+                         "checkout of AgentGym?)")
 
     agentgym = import_agentgym(args.agentgym)
     clients = []
@@ -166,7 +167,8 @@ def main() -> None:
               f"done {result['done']}, reward {result['client_reward']}", flush=True)
     server = []
     if args.textcraft_tasks:
-        tasks = [t for tier in (1, 2, 3) for t in envs.tasks("textcraft", "test", tier)[:max(1, args.textcraft_tasks // 3)]]
+        tasks = [t for tier in (1, 2, 3)
+                 for t in envs.tasks("textcraft", "test", tier)[:max(1, args.textcraft_tasks // 3)]]
         server = remote_on_agentgym_textcraft(args.agentgym, tasks)
         for r in server:
             print(f"RemoteEnv on AgentGym's TextCraft server, task {r['task_id']} ({r['goal']}): "

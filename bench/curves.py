@@ -42,7 +42,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEDULES = ("scaling", "short", "long", "adaptive")
-FIELDS = ["schedule", "seed", "iteration", "success_rate", "episodic_return", "horizon", "invalid_action_rate", "rollout_s", "update_s"]
+FIELDS = ["schedule", "seed", "iteration", "success_rate", "episodic_return", "horizon", "invalid_action_rate",
+          "rollout_s", "update_s"]
 INT_FIELDS = {"seed", "iteration", "horizon"}
 FINAL_FRACTION = 0.2  # "final" success = the mean over this last share of a run's iterations
 # flags this benchmark sets itself for every run; passing them after `--` would silently change what a schedule means
@@ -127,7 +128,8 @@ def by_run(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
     runs: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         runs[r["schedule"]][r["seed"]].append(r)
-    return {s: {seed: sorted(rs, key=lambda r: r["iteration"]) for seed, rs in sorted(seeds.items())} for s, seeds in runs.items()}
+    return {s: {seed: sorted(rs, key=lambda r: r["iteration"]) for seed, rs in sorted(seeds.items())}
+            for s, seeds in runs.items()}
 
 
 def final_window(n: int) -> int:
@@ -158,13 +160,15 @@ def summarize(rows: list[dict], wall_s: dict[tuple[str, int], float] | None = No
             "auc_mean": float(np.mean(aucs)),
             "auc_std": float(np.std(aucs)),
             "last_horizon_mean": float(np.mean(last_horizons)),
-            "train_s": float(sum((r["rollout_s"] or 0.0) + (r["update_s"] or 0.0) for run in seeds.values() for r in run)),
+            "train_s": float(sum((r["rollout_s"] or 0.0) + (r["update_s"] or 0.0)
+                                 for run in seeds.values() for r in run)),
             "wall_s": float(sum(walls)) if walls else None,
         }
     return summary
 
 
-def band_curve(runs: dict[int, list[dict]], key: str, band: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def band_curve(runs: dict[int, list[dict]], key: str,
+               band: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(iterations, mean, low, high) of `key` over seeds at each iteration any seed reached;
     low/high are min/max over seeds (band='minmax') or mean -+ std (band='std')."""
     values = defaultdict(list)
@@ -189,12 +193,14 @@ def plot(rows: list[dict], path: Path, band: str = "minmax", title: str = "") ->
     import matplotlib.pyplot as plt
 
     band_name = "min-max over seeds" if band == "minmax" else "mean ± 1 std over seeds"
-    fig, (ax_success, ax_horizon) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    fig, (ax_success, ax_horizon) = plt.subplots(2, 1, figsize=(8, 7), sharex=True,
+                                                 gridspec_kw={"height_ratios": [2, 1]})
     for k, (schedule, runs) in enumerate(by_run(rows).items()):
         label = f"{schedule} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
         for ax, key in ((ax_success, "success_rate"), (ax_horizon, "horizon")):
             x, mean, low, high = band_curve(runs, key, band)
-            # a line style per schedule too, so curves that coincide (e.g. every horizon >= an env's turn count) stay visible
+            # a line style per schedule too, so curves that coincide (e.g. every horizon >= an env's turn count) stay
+            # visible
             (line,) = ax.plot(x, mean, label=label, linestyle=LINE_STYLES[k % len(LINE_STYLES)],
                               drawstyle="steps-post" if key == "horizon" else "default")
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, step="post" if key == "horizon" else None)
@@ -217,7 +223,8 @@ def run_one(script: str, flags: list[str], stderr_path: Path) -> tuple[list[dict
     t0 = time.time()
     lines = []
     with open(stderr_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, script, *flags], stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
+        proc = subprocess.Popen([sys.executable, script, *flags], stdout=subprocess.PIPE, stderr=err,
+                                text=True, bufsize=1)
         for line in proc.stdout:
             lines.append(line)
             if line.startswith("{"):
@@ -225,7 +232,8 @@ def run_one(script: str, flags: list[str], stderr_path: Path) -> tuple[list[dict
         returncode = proc.wait()
     wall = time.time() - t0
     stdout = "".join(lines)
-    run_dir = next((line.split("run folder: ", 1)[1].strip() for line in reversed(lines) if "run folder: " in line), None)
+    run_dir = next((line.split("run folder: ", 1)[1].strip() for line in reversed(lines)
+                    if "run folder: " in line), None)
     if returncode == 0:
         stderr_path.unlink()
     else:
@@ -237,7 +245,8 @@ def run_one(script: str, flags: list[str], stderr_path: Path) -> tuple[list[dict
 def write_outputs(out_dir: Path, runs_info: dict, band: str, title: str) -> dict:
     """summary.json and curves.png from curves.csv and runs.json's records (`runs_info`)."""
     rows = read_csv(out_dir / "curves.csv")
-    wall_s = {(info["schedule"], info["seed"]): info["wall_s"] for info in runs_info.values() if info["returncode"] == 0}
+    wall_s = {(info["schedule"], info["seed"]): info["wall_s"] for info in runs_info.values()
+              if info["returncode"] == 0}
     failed = [{k: info[k] for k in ("schedule", "seed", "returncode", "iterations", "stderr")}
               for info in runs_info.values() if info["returncode"] != 0 or not info["iterations"]]
     summary = {"band": band, "final_fraction": FINAL_FRACTION, "schedules": summarize(rows, wall_s), "failed": failed}
@@ -254,18 +263,21 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--script", default="grpo_agent.py", help="the training script (grpo_agent.py, reinforce_agent.py, ppo_agent.py)")
+    parser.add_argument("--script", default="grpo_agent.py",
+                        help="the training script (grpo_agent.py, reinforce_agent.py, ppo_agent.py)")
     parser.add_argument("--env", default="vowels", help="the environment")
     parser.add_argument("--iterations", type=int, default=30, help="--total-iterations of every run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES)
     parser.add_argument("--short", type=int, default=2, help="the fixed short horizon")
     parser.add_argument("--long", type=int, default=6, help="the fixed long horizon")
-    parser.add_argument("--scaling", type=int, nargs="+", default=[2, 4, 6], help="the horizons of the scaling and adaptive schedules")
+    parser.add_argument("--scaling", type=int, nargs="+", default=[2, 4, 6],
+                        help="the horizons of the scaling and adaptive schedules")
     parser.add_argument("--phase-iterations", type=int, default=10, help="iterations per phase of the scaling schedule")
     parser.add_argument("--out-dir", default=None, help="default: bench/results/curves_<env>")
     parser.add_argument("--runs-dir", default="runs", help="where the runs write their run folders")
-    parser.add_argument("--band", choices=("minmax", "std"), default="minmax", help="the plot's band: min-max over seeds, or +-1 std")
+    parser.add_argument("--band", choices=("minmax", "std"), default="minmax",
+                        help="the plot's band: min-max over seeds, or +-1 std")
     parser.add_argument("--resume-existing", action="store_true",
                         help="keep curves.csv and skip the (schedule, seed) runs that already have rows in it")
     args = parser.parse_args(argv)
@@ -301,22 +313,23 @@ def main(argv: list[str] | None = None) -> dict:
         if (schedule, seed) in done:
             print(f"[{k + 1}/{len(todo)}] {schedule} seed {seed}: already in {csv_path}, skipped", flush=True)
             continue
-        flags = ["--env", args.env, "--seed", str(seed), "--total-iterations", str(args.iterations), "--runs-dir", args.runs_dir,
-                 "--exp-name", f"{Path(args.script).stem}-{schedule}",
+        flags = ["--env", args.env, "--seed", str(seed), "--total-iterations", str(args.iterations), "--runs-dir",
+                 args.runs_dir, "--exp-name", f"{Path(args.script).stem}-{schedule}",
                  *schedule_flags(schedule, args.short, args.long, args.scaling, args.phase_iterations), *extra]
         print(f"[{k + 1}/{len(todo)}] {schedule} seed {seed}: {Path(args.script).name} {' '.join(flags)}", flush=True)
         stderr_path = out_dir / f"{schedule}_seed{seed}.stderr.txt"
         records, returncode, wall, run_dir = run_one(args.script, flags, stderr_path)
-        runs_info[f"{schedule}/{seed}"] = {"schedule": schedule, "seed": seed, "returncode": returncode, "wall_s": round(wall, 1),
-                                           "iterations": len(records), "run_dir": run_dir, "flags": flags,
-                                           "stderr": str(stderr_path) if stderr_path.exists() else None}
+        runs_info[f"{schedule}/{seed}"] = {"schedule": schedule, "seed": seed, "returncode": returncode,
+                                           "wall_s": round(wall, 1), "iterations": len(records), "run_dir": run_dir,
+                                           "flags": flags, "stderr": str(stderr_path) if stderr_path.exists() else None}
         runs_path.write_text(json.dumps(runs_info, indent=2) + "\n")
         if returncode == 0 and records:
             append_csv(csv_path, to_rows(schedule, seed, records))
         else:
             # a failed run's partial curve is not written, so --resume-existing runs it again
             tail = stderr_path.read_text(errors="replace").splitlines()[-10:] if stderr_path.exists() else []
-            print(f"  FAILED (exit {returncode}, {len(records)} iterations); stderr tail in {stderr_path}:", *tail, sep="\n    ", flush=True)
+            print(f"  FAILED (exit {returncode}, {len(records)} iterations); stderr tail in {stderr_path}:", *tail,
+                  sep="\n    ", flush=True)
         write_outputs(out_dir, runs_info, args.band, title)
     summary = write_outputs(out_dir, runs_info, args.band, title)
     for schedule, s in summary["schedules"].items():

@@ -97,7 +97,8 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(result, indent=2))
     print("| env | expert steps/s | junk steps/s | expert success |\n|---|---|---|---|")
     for name, r in result["envs"].items():
-        print(f"| {name} | {r['expert_steps_per_sec']:.0f} | {r['junk_steps_per_sec']:.0f} | {r['expert_success_rate']:.2f} |")
+        print(f"| {name} | {r['expert_steps_per_sec']:.0f} | {r['junk_steps_per_sec']:.0f} | "
+              f"{r['expert_success_rate']:.2f} |")
     print("| products | search median ms | p95 ms |\n|---|---|---|")
     for r in result["webshop_search"]:
         print(f"| {r['products']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} |")

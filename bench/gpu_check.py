@@ -31,24 +31,26 @@ def build_random_model(folder: Path, tokenizer_dir: str | None) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
 
     import cleanagent_utils.models
-    import grpo_agent
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or cleanagent_utils.models.embedded_model_dir())
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                         num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1_000_000.0, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                         num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                         rope_theta=1_000_000.0, tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return {"parameters": sum(p.numel() for p in model.parameters()), "shape": "Qwen2.5-0.5B (random weights)", "vocab": len(tokenizer)}
+    return {"parameters": sum(p.numel() for p in model.parameters()), "shape": "Qwen2.5-0.5B (random weights)",
+            "vocab": len(tokenizer)}
 
 
 def run_backend(backend: str, model: str, args, runs_dir: str) -> dict:
-    cmd = [sys.executable, "grpo_agent.py", "--model", model, "--env", args.env, "--rollout-backend", backend, "--dtype", args.dtype,
-           "--total-iterations", str(args.iterations), "--num-tasks", str(args.num_tasks), "--group-size", str(args.group_size),
-           "--max-new-tokens", str(args.max_new_tokens), "--horizons", str(args.horizon), "--max-episode-tokens", str(args.max_episode_tokens),
-           "--micro-batch-tokens", str(args.micro_batch_tokens), "--runs-dir", runs_dir, "--save-every", "0"]
+    cmd = [sys.executable, "grpo_agent.py", "--model", model, "--env", args.env, "--rollout-backend", backend,
+           "--dtype", args.dtype, "--total-iterations", str(args.iterations), "--num-tasks", str(args.num_tasks),
+           "--group-size", str(args.group_size), "--max-new-tokens", str(args.max_new_tokens), "--horizons",
+           str(args.horizon), "--max-episode-tokens", str(args.max_episode_tokens), "--micro-batch-tokens",
+           str(args.micro_batch_tokens), "--runs-dir", runs_dir, "--save-every", "0"]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=args.timeout)
     wall = time.time() - t0
@@ -62,27 +64,34 @@ def run_backend(backend: str, model: str, args, runs_dir: str) -> dict:
             values = [line[key] for line in later if key in line]
             return round(sum(values) / len(values), 3) if values else None
 
-        result["summary"] = {"tokens_per_s": mean("tokens_per_s"), "rollout_s": mean("rollout_s"), "update_s": mean("update_s"),
-                             "step_s": round(sum(line["rollout_s"] + line["update_s"] for line in later) / len(later), 2),
-                             "gpu_peak_gb": max((line.get("gpu_peak_gb") or 0.0) for line in lines), "logprob_diff": mean("logprob_diff")}
+        result["summary"] = {"tokens_per_s": mean("tokens_per_s"), "rollout_s": mean("rollout_s"),
+                             "update_s": mean("update_s"),
+                             "step_s": round(sum(line["rollout_s"] + line["update_s"] for line in later)
+                                             / len(later), 2),
+                             "gpu_peak_gb": max((line.get("gpu_peak_gb") or 0.0) for line in lines),
+                             "logprob_diff": mean("logprob_diff")}
     return result
 
 
 def markdown(result: dict) -> str:
-    rows = ["| backend | tokens/s | rollout s | update s | s/step | peak GPU GB | logprob diff |", "|---|---|---|---|---|---|---|"]
+    rows = ["| backend | tokens/s | rollout s | update s | s/step | peak GPU GB | logprob diff |",
+            "|---|---|---|---|---|---|---|"]
     for backend, r in result["backends"].items():
         s = r.get("summary")
         if s is None:
             rows.append(f"| {backend} | failed: {r.get('error', r.get('skipped', ''))[-200:]!r} | | | | | |")
         else:
-            rows.append(f"| {backend} | {s['tokens_per_s']} | {s['rollout_s']} | {s['update_s']} | {s['step_s']} | {s['gpu_peak_gb']} | {s['logprob_diff'] if s['logprob_diff'] is not None else '-'} |")
+            rows.append(f"| {backend} | {s['tokens_per_s']} | {s['rollout_s']} | {s['update_s']} | {s['step_s']} | "
+                        f"{s['gpu_peak_gb']} | {s['logprob_diff'] if s['logprob_diff'] is not None else '-'} |")
     return "\n".join(rows)
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="HF id or path; default: a random-weight model of Qwen2.5-0.5B's shape")
-    p.add_argument("--tokenizer", default=None, help="tokenizer folder of the random model (default: the embedded model's)")
+    p.add_argument("--model", default=None,
+                   help="HF id or path; default: a random-weight model of Qwen2.5-0.5B's shape")
+    p.add_argument("--tokenizer", default=None,
+                   help="tokenizer folder of the random model (default: the embedded model's)")
     p.add_argument("--env", default="webshop")
     p.add_argument("--iterations", type=int, default=3)
     p.add_argument("--num-tasks", type=int, default=8)
@@ -94,17 +103,19 @@ def main(argv=None) -> dict:
     p.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])
     p.add_argument("--backends", nargs="+", default=["hf", "vllm"], choices=["hf", "vllm"])
     p.add_argument("--timeout", type=int, default=1200, help="seconds per backend run")
-    p.add_argument("--save-model", default=None, help="keep the random model in this folder (e.g. for bench/throughput.py --model)")
+    p.add_argument("--save-model", default=None,
+                   help="keep the random model in this folder (e.g. for bench/throughput.py --model)")
     p.add_argument("--out", default="bench/results/gpu_check.json")
     args = p.parse_args(argv)
-    for flag, ok in (("--iterations", args.iterations >= 1), ("--num-tasks", args.num_tasks >= 1), ("--group-size", args.group_size >= 1)):
+    for flag, ok in (("--iterations", args.iterations >= 1), ("--num-tasks", args.num_tasks >= 1),
+                     ("--group-size", args.group_size >= 1)):
         if not ok:
             p.error(f"{flag} must be >= 1")
 
     import torch
 
-    result = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "torch": torch.__version__,
-              "config": {k: v for k, v in vars(args).items() if k != "out"}, "backends": {}}
+    result = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+              "torch": torch.__version__, "config": {k: v for k, v in vars(args).items() if k != "out"}, "backends": {}}
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
@@ -115,7 +126,8 @@ def main(argv=None) -> dict:
             result["model"] = {"name": model}
         for backend in args.backends:
             if backend == "vllm" and (importlib.util.find_spec("vllm") is None or not torch.cuda.is_available()):
-                result["backends"][backend] = {"skipped": "vLLM is not importable here" if torch.cuda.is_available() else "no CUDA GPU"}
+                result["backends"][backend] = {"skipped": "vLLM is not importable here"
+                                               if torch.cuda.is_available() else "no CUDA GPU"}
                 continue
             result["backends"][backend] = run_backend(backend, model, args, tmp)
             print(f"{backend}: {json.dumps(result['backends'][backend].get('summary'))}", flush=True)

@@ -64,8 +64,8 @@ def flag_value(extra: list[str], flag: str, default=None):
 def aggregate(per_seed: list[dict], seed: int = 0) -> dict:
     """Before/after test success (% , mean over seeds) and the improvement's CI over test tasks.
 
-    per_seed: each seed's result, its "eval" the run's eval.json (`successes_before` / `successes_after`: per task, its episodes'
-    successes; the same test tasks in every seed)."""
+    per_seed: each seed's result, its "eval" the run's eval.json (`successes_before` / `successes_after`: per task, its
+    episodes' successes; the same test tasks in every seed)."""
     def task_means(successes):
         return np.array([np.mean(s) for s in successes], dtype=np.float64)
 
@@ -86,7 +86,8 @@ def plot(seed_results: list[dict], path: Path, title: str) -> None:
     n = min(len(r["curve"]) for r in seed_results)
     x = np.arange(n)
     fig, (ax, ax_invalid) = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, key, label in ((ax, "success_rate", "training tasks"), (ax_invalid, "invalid_action_rate", "invalid actions")):
+    for axis, key, label in ((ax, "success_rate", "training tasks"),
+                             (ax_invalid, "invalid_action_rate", "invalid actions")):
         values = 100 * np.array([[rec[key] for rec in r["curve"][:n]] for r in seed_results])
         axis.plot(x, values.mean(0), label=f"{label} (mean of {len(seed_results)} seeds)")
         axis.fill_between(x, values.min(0), values.max(0), alpha=0.25, label="min-max over seeds")
@@ -122,7 +123,8 @@ def run_seed(script: str, seed: int, extra: list[str], runs_dir: Path) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     argv = sys.argv[1:] if argv is None else argv
     own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="names the result files")
     p.add_argument("--script", default="grpo_agent.py", choices=list(ALGORITHMS))
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -149,12 +151,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
         result = run_seed(args.script, seed, extra, Path(args.runs_dir))
         path.write_text(json.dumps(result, indent=1))
         seed_results.append(result)
-        print(f"seed {seed}: {result['seconds']} s, test success {result['eval']['before'][0]} -> {result['eval']['after'][0]} %", flush=True)
+        print(f"seed {seed}: {result['seconds']} s, test success {result['eval']['before'][0]} -> "
+              f"{result['eval']['after'][0]} %", flush=True)
     env = flag_value(extra, "--env", "webshop")
-    record = {"env": env, "task_tier": flag_value(extra, "--task-tier"), "algorithm": algorithm_name(args.script, extra),
+    record = {"env": env, "task_tier": flag_value(extra, "--task-tier"),
+              "algorithm": algorithm_name(args.script, extra),
               "seeds": args.seeds, **aggregate(seed_results), "command": command,
-              "per_seed": [{"seed": r["seed"], "seconds": r["seconds"], "before": r["eval"]["before"], "after": r["eval"]["after"],
-                            "improvement": r["eval"]["improvement"],
+              "per_seed": [{"seed": r["seed"], "seconds": r["seconds"], "before": r["eval"]["before"],
+                            "after": r["eval"]["after"], "improvement": r["eval"]["improvement"],
                             "train_success": [rec["success_rate"] for rec in r["curve"]]} for r in seed_results]}
     out = results_dir / f"learning_{args.name}.json"
     out.write_text(json.dumps([record], indent=1) + "\n")

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--interval", type=float, default=0.2)
     args = p.parse_args(own)
     t0 = time.time()
-    child = subprocess.Popen([sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen([sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
     samples: list[tuple[float, int]] = []
 
     def sample():

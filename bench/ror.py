@@ -75,7 +75,8 @@ class Args:
     model: str = EMBEDDED_MODEL
     """HF model id, local path, or a run folder of this project (its `model/` is loaded)"""
     data: str = "bench/data/ror_pairs.jsonl"
-    """JSONL of problem pairs (id, category, original, modified, change); relative paths also resolve from the repo root"""
+    """JSONL of problem pairs (id, category, original, modified, change); relative paths also resolve from the repo
+    root"""
     k: int = 5
     """samples per problem (RoR-Bench: 5)"""
     temperature: float = 0.7
@@ -166,7 +167,8 @@ def _prepare_math(text: str) -> str:
     text = re.sub(r"(?<![a-z])pi(?![a-z])", "π", text, flags=re.IGNORECASE)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     text = re.sub(r"(\d+)\s+(?:in|out of)\s+(\d+)", r"\1/\2", text)
-    return re.sub(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", lambda m: NUMBER_WORDS[m.group(1).lower()], text, flags=re.IGNORECASE)
+    return re.sub(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", lambda m: NUMBER_WORDS[m.group(1).lower()],
+                  text, flags=re.IGNORECASE)
 
 
 def _read_expression(s: str, i: int) -> tuple[float, int] | None:
@@ -333,8 +335,10 @@ def load_pairs(path: Path) -> list[dict]:
                 raise SystemExit(f"error: {path}:{n} lacks {key!r}")
         for variant in ("original", "modified"):
             problem = pair[variant]
-            if not {"question", "answer", "answer_type"} <= problem.keys() or problem["answer_type"] not in ANSWER_TYPES:
-                raise SystemExit(f"error: {path}:{n} {variant} needs question, answer and answer_type in {ANSWER_TYPES}")
+            if (not {"question", "answer", "answer_type"} <= problem.keys()
+                or problem["answer_type"] not in ANSWER_TYPES):
+                raise SystemExit(f"error: {path}:{n} {variant} needs question, answer and answer_type "
+                                 f"in {ANSWER_TYPES}")
         pairs.append(pair)
     return pairs
 
@@ -345,12 +349,15 @@ def build_prompt(tokenizer, question: str, forced_correct: bool) -> list[int]:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, temperature: float, batch_size: int) -> list[str]:
+def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int,
+             temperature: float, batch_size: int) -> list[str]:
     """Sample one reply per prompt, `batch_size` prompts per call, left padded; plain sampling from
     softmax(logits / T) (no top-k/top-p), greedy when T = 0; replies stop at eos or the token cap."""
     pad = tokenizer.pad_token_id
-    sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 else dict(do_sample=False)
-    config = GenerationConfig(**sampling, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
+    sampling = (dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0
+                else dict(do_sample=False))
+    config = GenerationConfig(**sampling, max_new_tokens=max_new_tokens,
+                              eos_token_id=tokenizer.eos_token_id, pad_token_id=pad)
     replies = []
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]
@@ -442,7 +449,8 @@ def agent_markdown_table(result: dict) -> str:
     lines = ["| env | perturbation | tasks | k | original | perturbed | loss | original score | perturbed score |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in result["envs"].items():
-        lines.append(f"| {name} | {r['perturbation']} | {r['n_tasks']} | {r['k']} | {r['original']:.1f} | {r['perturbed']:.1f} "
+        lines.append(f"| {name} | {r['perturbation']} | {r['n_tasks']} | {r['k']} | {r['original']:.1f} | "
+                     f"{r['perturbed']:.1f} "
                      f"| {r['loss']:+.1f} | {r['original_score']:.1f} | {r['perturbed_score']:.1f} |")
     return "\n".join(lines)
 
@@ -456,7 +464,8 @@ def main(argv: list[str] | None = None) -> dict:
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False))
-        print(f"model: {result['model_path']} | agent probes, first {args.limit or AGENT_LIMIT} test tasks | k: {args.k} "
+        print(f"model: {result['model_path']} | agent probes, first {args.limit or AGENT_LIMIT} test "
+              f"tasks | k: {args.k} "
               f"| temperature: {args.temperature}; success and score in %, loss = original - perturbed")
         print(agent_markdown_table(result))
         return result
@@ -476,7 +485,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # every (pair, variant) asked k times; one flat list so generation batches across problems
     problems = [(i, variant) for i in range(len(pairs)) for variant in ("original", "modified")]
-    prompts = [build_prompt(tokenizer, pairs[i][v]["question"], args.forced_correct) for i, v in problems for _ in range(args.k)]
+    prompts = [build_prompt(tokenizer, pairs[i][v]["question"], args.forced_correct) for i, v in problems
+               for _ in range(args.k)]
     replies = generate(model, tokenizer, prompts, args.max_new_tokens, args.temperature, args.batch_size)
 
     results = [{"id": p["id"], "category": p["category"]} for p in pairs]
@@ -489,7 +499,8 @@ def main(argv: list[str] | None = None) -> dict:
             "answers": [extract_answer(r) for r in samples], "responses": samples,
         }
     summary = summarise(results)
-    answered = float(np.mean([a is not None for r in results for v in ("original", "modified") for a in r[v]["answers"]]))
+    answered = float(np.mean([a is not None for r in results for v in ("original", "modified")
+                              for a in r[v]["answers"]]))
     result = {
         "args": asdict(args), "model_path": model_path, "data": str(data), "device": str(device),
         "seconds": time.time() - t0, "answered": answered,

@@ -199,7 +199,8 @@ def start_server(name: str, port: int, timeout: float = 120.0) -> subprocess.Pop
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if server.poll() is not None:
-            raise RuntimeError(f"the env server exited with {server.returncode}: {server.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"the env server exited with {server.returncode}: "
+                               f"{server.stderr.read().decode()[-2000:]}")
         try:
             if session.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                 return server
@@ -266,7 +267,8 @@ def soak_server(name: str, cycles: int, warmup: int, steps: int) -> dict:
         "live_envs_at_end": health.get("live_envs"), "failures": failures.count,
         "failure_messages": failures.messages,
     }
-    result["ok"] = result["failures"] == 0 and result["growth_pct"] < GOAL_GROWTH_PCT and result["live_envs_at_end"] == 0
+    result["ok"] = (result["failures"] == 0 and result["growth_pct"] < GOAL_GROWTH_PCT
+                    and result["live_envs_at_end"] == 0)
     return result
 
 
@@ -288,7 +290,8 @@ def markdown(report: dict) -> str:
         lines.append(f"| server ({server['env']}) | {server['cycles']} | {server['cycles_per_s']} | {s['total']:.0f} | "
                      f"{e['total']:.0f} | {server['growth_pct']:+.2f} | - | {server['failures']} "
                      f"(live envs at end: {server['live_envs_at_end']}) | {'yes' if server['ok'] else 'NO'} |")
-    failures = [(n, m) for n, r in [*report["envs"].items(), ("server", server or {})] for m in r.get("failure_messages", [])]
+    failures = [(n, m) for n, r in [*report["envs"].items(), ("server", server or {})]
+                for m in r.get("failure_messages", [])]
     if failures:
         lines += ["", "First failures:"] + [f"- {n}: {m}" for n, m in failures]
     return "\n".join(lines)
@@ -300,7 +303,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cycles", type=int, default=10_000, help="measured create/reset/step/close cycles per env")
     parser.add_argument("--warmup", type=int, default=100, help="cycles per env before the start RSS is read")
     parser.add_argument("--steps", type=int, default=3, help="steps per cycle")
-    parser.add_argument("--server-cycles", type=int, default=1_000, help="RemoteEnv cycles against the env server (0: skip)")
+    parser.add_argument("--server-cycles", type=int, default=1_000,
+                        help="RemoteEnv cycles against the env server (0: skip)")
     parser.add_argument("--server-warmup", type=int, default=50)
     parser.add_argument("--server-env", default="textcraft", choices=envs.names())
     parser.add_argument("--out", default="bench/results/soak.json")

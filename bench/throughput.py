@@ -66,15 +66,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import envs  # noqa: E402
 import cleanagent_utils.models  # noqa: E402
 import cleanagent_utils.samplers  # noqa: E402
+import envs  # noqa: E402
 import grpo_agent  # noqa: E402
 from bench.common import load_policy  # noqa: E402
 from envs.base import TextEnv  # noqa: E402
 
 GOALS = {"a": (">=", 5.0), "b": ("<=", 0.75), "b.plain": ("<=", 1.1), "c": ("<=", 1.5)}
-DTYPES = ["float32", "bf16-mixed"]  # grpo_agent.py's --dtype values that keep fp32 weights (bfloat16 weights: not compared here)
+# grpo_agent.py's --dtype values that keep fp32 weights (bfloat16 weights: not compared here)
+DTYPES = ["float32", "bf16-mixed"]
 PART_ARMS = {"a": ["a.batched", "a.sequential"], "b": ["b.ours", "b.trl", "b.plain"], "c": ["c.reuse", "c.no_reuse"]}
 INSTRUCTIONS = "You are a helpful assistant. Answer in one or two sentences."
 TOPICS = ["the sea", "a forest", "bread", "the moon", "trains", "a library", "winter", "coffee",
@@ -93,12 +94,14 @@ class ScriptedEnv(TextEnv):
 
     def reset(self, task_id):
         self.t = 0
-        return f"Task {task_id % 10}. You are in the hall. There is a door to the north and a lamp here.", {"success": False}
+        return (f"Task {task_id % 10}. You are in the hall. There is a door to the north and a lamp here.",
+                {"success": False})
 
     def step(self, reply):
         self.t += 1
         # the same number of tokens every turn: the step count is one digit (turns <= 9 differ only in it)
-        return f"Step {self.t % 10}: nothing happens. The hall is quiet; the lamp is off and the door is closed.", 0.0, False, False, {"success": False, "format_ok": True}
+        return (f"Step {self.t % 10}: nothing happens. The hall is quiet; the lamp is off and the door is closed.", 0.0,
+                False, False, {"success": False, "format_ok": True})
 
 
 def length_reward(text: str) -> float:
@@ -165,7 +168,8 @@ class OutputDtypes:
         self.seen.add(str(output.dtype).removeprefix("torch."))
 
     def report(self, model) -> dict:
-        return {"lm_head_dtypes": sorted(self.seen), "param_dtypes": sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})}
+        return {"lm_head_dtypes": sorted(self.seen),
+                "param_dtypes": sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})}
 
 
 class TimedPolicy:
@@ -183,9 +187,9 @@ class TimedPolicy:
         samples = self.sampler(prompts, caps, stops)
         sync()
         calls = self.counter.calls[start:]
-        self.turns.append({"seconds": time.perf_counter() - t0, "rows": len(prompts), "context_tokens": max(map(len, prompts)),
-                           "prefill_tokens": calls[0] if calls else 0, "decode_tokens": sum(calls[1:]),
-                           "sampled_tokens": sum(map(len, samples))})
+        self.turns.append({"seconds": time.perf_counter() - t0, "rows": len(prompts),
+                           "context_tokens": max(map(len, prompts)), "prefill_tokens": calls[0] if calls else 0,
+                           "decode_tokens": sum(calls[1:]), "sampled_tokens": sum(map(len, samples))})
         return samples
 
 
@@ -208,15 +212,16 @@ def load(args):
 
 
 def rollout_args(args) -> grpo_agent.Args:
-    return grpo_agent.Args(max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens, temperature=args.temperature,
-                           format_reward=0.0, demonstration=args.env != "scripted")
+    return grpo_agent.Args(max_new_tokens=args.max_new_tokens, max_episode_tokens=args.max_episode_tokens,
+                           temperature=args.temperature, format_reward=0.0, demonstration=args.env != "scripted")
 
 
 def make_envs(args, n: int) -> tuple[list, list[int]]:
     """n envs and --episodes task ids: the scripted env's, or the first train tasks of a real env."""
     if args.env == "scripted":
         return [ScriptedEnv() for _ in range(n)], list(range(args.episodes))
-    return [envs.make(args.env, action_format="lenient") for _ in range(n)], envs.tasks(args.env, "train")[: args.episodes]
+    return ([envs.make(args.env, action_format="lenient") for _ in range(n)],
+            envs.tasks(args.env, "train")[: args.episodes])
 
 
 def warm_up(sampler, chat) -> None:
@@ -251,10 +256,12 @@ def arm_rollout(args, batched: bool) -> dict:
         env.close()
     sampled = sum(sum(ep.loss_mask) for ep in episodes)
     return {
-        "dtype": args.dtype, "seconds": seconds, "episodes": len(episodes), "turns": sum(ep.turns for ep in episodes), "failed": sum(ep.failed for ep in episodes),
-        "sampled_tokens": sampled, "policy_sampled_tokens": sum(t["sampled_tokens"] for t in policy.turns),
-        "tokens_per_s": sampled / seconds, "episodes_per_s": len(episodes) / seconds, "policy_calls": len(policy.turns),
-        "prefill_tokens": sum(t["prefill_tokens"] for t in policy.turns), "decode_tokens": sum(t["decode_tokens"] for t in policy.turns),
+        "dtype": args.dtype, "seconds": seconds, "episodes": len(episodes), "turns": sum(ep.turns for ep in episodes),
+        "failed": sum(ep.failed for ep in episodes), "sampled_tokens": sampled,
+        "policy_sampled_tokens": sum(t["sampled_tokens"] for t in policy.turns), "tokens_per_s": sampled / seconds,
+        "episodes_per_s": len(episodes) / seconds, "policy_calls": len(policy.turns),
+        "prefill_tokens": sum(t["prefill_tokens"] for t in policy.turns),
+        "decode_tokens": sum(t["decode_tokens"] for t in policy.turns),
     } | dtypes.report(model)
 
 
@@ -281,8 +288,10 @@ def arm_turns(args, reuse: bool) -> dict:
     seconds = [statistics.median(rep[t]["seconds"] for rep in repeats) for t in range(turns)]
     last = repeats[-1]
     return {
-        "dtype": args.dtype, "turn_seconds": seconds, "turn_seconds_all": [[t["seconds"] for t in rep] for rep in repeats],
-        "prefill_tokens": [t["prefill_tokens"] for t in last[:turns]], "decode_tokens": [t["decode_tokens"] for t in last[:turns]],
+        "dtype": args.dtype, "turn_seconds": seconds,
+        "turn_seconds_all": [[t["seconds"] for t in rep] for rep in repeats],
+        "prefill_tokens": [t["prefill_tokens"] for t in last[:turns]],
+        "decode_tokens": [t["decode_tokens"] for t in last[:turns]],
         "context_tokens": [t["context_tokens"] for t in last[:turns]], "rows": [t["rows"] for t in last[:turns]],
         "sampled_tokens": [t["sampled_tokens"] for t in last[:turns]],
         "last_over_first": seconds[-1] / seconds[0] if turns > 1 else None,
@@ -290,10 +299,12 @@ def arm_turns(args, reuse: bool) -> dict:
     } | dtypes.report(model)
 
 
-def grpo_iteration(model, optimizer, sampler, chat, env_list, task_ids: list[int], args: grpo_agent.Args, device) -> dict:
+def grpo_iteration(model, optimizer, sampler, chat, env_list, task_ids: list[int],
+                   args: grpo_agent.Args, device) -> dict:
     """One iteration of grpo_agent.py's main loop (rollout, advantages, update) with its own functions
     (`rollout`, `grpo_advantages`, `update`); the logging and the reference model (kl_coef 0) are left out.
-    The rollout runs inside grpo_agent.autocast(args.dtype) as in the script; batch_logprobs and update enter it themselves."""
+    The rollout runs inside grpo_agent.autocast(args.dtype) as in the script; batch_logprobs and update enter it
+    themselves."""
     episodes = [grpo_agent.Episode(task_id=t, group=g) for g, t in enumerate(task_ids) for _ in range(args.group_size)]
     with grpo_agent.autocast(args.dtype, device):
         grpo_agent.rollout(sampler, chat, env_list, episodes, 1, args)
@@ -318,21 +329,25 @@ def arm_ours(args) -> dict:
     run_args = grpo_agent.Args(
         num_tasks=args.num_prompts, group_size=args.num_generations, max_new_tokens=args.completion_tokens,
         temperature=args.temperature, format_reward=0.0, demonstration=False, dtype=args.dtype,
-        micro_batch_tokens=16384,  # one forward/backward over the whole batch, as TRL's per_device_train_batch_size = 32 does
+        # one forward/backward over the whole batch, as TRL's per_device_train_batch_size = 32 does
+        micro_batch_tokens=16384,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=run_args.learning_rate, weight_decay=run_args.weight_decay)
-    sampler = cleanagent_utils.samplers.KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, run_args.temperature)  # as grpo_agent.py builds it
+    # as grpo_agent.py builds it
+    sampler = cleanagent_utils.samplers.KVSampler(model, tokenizer.pad_token_id, chat.stop_ids, run_args.temperature)
     env_list = [OneTurnEnv() for _ in range(args.num_prompts * args.num_generations)]
     times, tokens = [], []
     for step in range(args.steps + 1):
         grpo_agent.seed_everything(args.seed * 1_000_003 + step)
         t0 = time.perf_counter()
-        out = grpo_iteration(model, optimizer, sampler, chat, env_list, list(range(args.num_prompts)), run_args, device())
+        out = grpo_iteration(model, optimizer, sampler, chat, env_list,
+                             list(range(args.num_prompts)), run_args, device())
         sync()
         times.append(time.perf_counter() - t0)
         tokens.append(out["sampled_tokens"])
-    return step_summary(times, tokens) | dtypes.report(model) | {"dtype": run_args.dtype, "micro_batch_tokens": run_args.micro_batch_tokens,
-                                                                  "loss_reduction": run_args.loss_reduction}
+    return step_summary(times, tokens) | dtypes.report(model) | {"dtype": run_args.dtype,
+                                                                 "micro_batch_tokens": run_args.micro_batch_tokens,
+                                                                 "loss_reduction": run_args.loss_reduction}
 
 
 def arm_trl(args) -> dict:
@@ -354,35 +369,46 @@ def arm_trl(args) -> dict:
 
     model, tokenizer, chat = load(args)
     dtypes = OutputDtypes(model)
-    prompts = [[{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": OneTurnEnv().reset(i)[0]}] for i in range(args.num_prompts)]
+    prompts = [[{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": OneTurnEnv().reset(i)[0]}]
+               for i in range(args.num_prompts)]
     timer = StepTimes()
     with tempfile.TemporaryDirectory() as tmp:
         config = trl.GRPOConfig(
-            output_dir=tmp, per_device_train_batch_size=args.num_prompts * args.num_generations, gradient_accumulation_steps=1,
-            num_generations=args.num_generations, max_completion_length=args.completion_tokens, temperature=args.temperature,
-            learning_rate=grpo_agent.Args.learning_rate, weight_decay=grpo_agent.Args.weight_decay, max_grad_norm=grpo_agent.Args.max_grad_norm,
+            output_dir=tmp, per_device_train_batch_size=args.num_prompts * args.num_generations,
+            gradient_accumulation_steps=1,
+            num_generations=args.num_generations, max_completion_length=args.completion_tokens,
+            temperature=args.temperature,
+            learning_rate=grpo_agent.Args.learning_rate, weight_decay=grpo_agent.Args.weight_decay,
+            max_grad_norm=grpo_agent.Args.max_grad_norm,
             beta=0.0, max_steps=args.steps + 1, logging_steps=1, report_to=[], save_strategy="no", disable_tqdm=True,
-            # bf16=True (TRL's own default): TrainingArguments sets mixed_precision "bf16", and accelerate (native_amp on
+            # bf16=True (TRL's own default): TrainingArguments sets mixed_precision "bf16", and accelerate (native_amp
+            # on
             # CPU as on a bf16 GPU) wraps the model's forward in torch.autocast(device, bfloat16) and casts its outputs
             # back to fp32. The weights stay as loaded (fp32 here) and so do the gradients and AdamW's state; TRL's
             # generation calls the same wrapped forward (unwrap_model keeps the autocast wrapper), so it samples
             # under the autocast too. That is bf16-mixed; bf16=False is plain fp32.
-            use_cpu=not torch.cuda.is_available(), bf16=args.dtype == "bf16-mixed", fp16=False, gradient_checkpointing=False, seed=args.seed,
+            use_cpu=not torch.cuda.is_available(), bf16=args.dtype == "bf16-mixed", fp16=False,
+            gradient_checkpointing=False, seed=args.seed,
         )
-        trainer = trl.GRPOTrainer(model=model, reward_funcs=[trl_length_reward], args=config, processing_class=tokenizer,
+        trainer = trl.GRPOTrainer(model=model, reward_funcs=[trl_length_reward], args=config,
+                                  processing_class=tokenizer,
                                   train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), callbacks=[timer])
         trainer.train()
-    precision = {"dtype": args.dtype, "trl_bf16": config.bf16, "accelerate_mixed_precision": trainer.accelerator.mixed_precision,
+    precision = {"dtype": args.dtype, "trl_bf16": config.bf16,
+                 "accelerate_mixed_precision": trainer.accelerator.mixed_precision,
                  "accelerate_native_amp": trainer.accelerator.native_amp}
     times = np.diff(timer.ends).tolist()
-    tokens = [round(h["completions/mean_length"] * args.num_prompts * args.num_generations) for h in trainer.state.log_history if "completions/mean_length" in h]
-    return step_summary(times, tokens) | dtypes.report(model) | precision | {"trl_version": trl.__version__, "loss_type": config.loss_type,
+    tokens = [round(h["completions/mean_length"] * args.num_prompts * args.num_generations)
+              for h in trainer.state.log_history if "completions/mean_length" in h]
+    return step_summary(times, tokens) | dtypes.report(model) | precision | {"trl_version": trl.__version__,
+                                                                             "loss_type": config.loss_type,
                                                                              "gradient_checkpointing": False}
 
 
 def arm_plain(args) -> dict:
     """Part b, the compute limit: model.generate of the same samples, one forward/backward, one AdamW step; the
-    generate and the forward inside grpo_agent.autocast(--dtype), the backward and the step outside, as in the script."""
+    generate and the forward inside grpo_agent.autocast(--dtype), the backward and the step outside, as in the
+    script."""
     from transformers import GenerationConfig
 
     model, tokenizer, chat = load(args)
@@ -392,9 +418,12 @@ def arm_plain(args) -> dict:
     width = max(map(len, prompts))
     input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in prompts], device=dev)
     attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=dev)
-    gen = GenerationConfig(do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0, max_new_tokens=args.completion_tokens,
-                           pad_token_id=tokenizer.pad_token_id, eos_token_id=list(chat.stop_ids))  # the script's stop tokens
-    optimizer = torch.optim.AdamW(model.parameters(), lr=grpo_agent.Args.learning_rate, weight_decay=grpo_agent.Args.weight_decay)
+    gen = GenerationConfig(do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0,
+                           max_new_tokens=args.completion_tokens,
+                           # the script's stop tokens
+                           pad_token_id=tokenizer.pad_token_id, eos_token_id=list(chat.stop_ids))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=grpo_agent.Args.learning_rate,
+                                  weight_decay=grpo_agent.Args.weight_decay)
     times, tokens = [], []
     for step in range(args.steps + 1):
         grpo_agent.seed_everything(args.seed * 1_000_003 + step)
@@ -405,12 +434,16 @@ def arm_plain(args) -> dict:
         completion = seqs[:, width:]
         is_eot = torch.isin(completion, torch.tensor(chat.stop_ids, device=dev))
         first = torch.where(is_eot.any(1), is_eot.int().argmax(1), completion.shape[1])
-        cmask = (torch.arange(completion.shape[1], device=dev) <= first.unsqueeze(1)).float()  # up to and with the stop token
-        rewards = torch.tensor([length_reward(tokenizer.decode(c[: int(k)], skip_special_tokens=True)) for c, k in zip(completion, first)]).view(n, g)
-        advantages = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)).view(-1, 1).to(dev)
+        # up to and with the stop token
+        cmask = (torch.arange(completion.shape[1], device=dev) <= first.unsqueeze(1)).float()
+        rewards = torch.tensor([length_reward(tokenizer.decode(c[: int(k)], skip_special_tokens=True))
+                                for c, k in zip(completion, first)]).view(n, g)
+        advantages = ((rewards
+                       - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)).view(-1, 1).to(dev)
         model.train()
         with grpo_agent.autocast(args.dtype, dev):
-            logits = model(input_ids=seqs, attention_mask=torch.cat([attention, cmask.long()], 1)).logits[:, width - 1 : -1]
+            logits = model(input_ids=seqs,
+                           attention_mask=torch.cat([attention, cmask.long()], 1)).logits[:, width - 1 : -1]
         logp = torch.log_softmax(logits.float() / args.temperature, -1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)
         (-(logp * advantages * cmask).sum() / cmask.sum()).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grpo_agent.Args.max_grad_norm)
@@ -429,9 +462,10 @@ def step_summary(times: list[float], tokens: list[int]) -> dict:
 
 
 ARMS = {
-    "a.batched": lambda args: arm_rollout(args, batched=True), "a.sequential": lambda args: arm_rollout(args, batched=False),
-    "b.ours": arm_ours, "b.trl": arm_trl, "b.plain": arm_plain,
-    "c.reuse": lambda args: arm_turns(args, reuse=True), "c.no_reuse": lambda args: arm_turns(args, reuse=False),
+    "a.batched": lambda args: arm_rollout(args, batched=True),
+    "a.sequential": lambda args: arm_rollout(args, batched=False), "b.ours": arm_ours, "b.trl": arm_trl,
+    "b.plain": arm_plain, "c.reuse": lambda args: arm_turns(args, reuse=True),
+    "c.no_reuse": lambda args: arm_turns(args, reuse=False),
 }
 
 
@@ -499,7 +533,8 @@ def run_arm(name: str, args, dtype: str = "float32") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out_file = Path(tmp) / "arm.json"
         config = json.dumps({k: v for k, v in vars(args).items() if k not in ("arm", "arm_out")})
-        proc = subprocess.run([sys.executable, __file__, "--arm", name, "--arm-config", config, "--arm-out", str(out_file)])
+        proc = subprocess.run([sys.executable, __file__, "--arm", name, "--arm-config", config,
+                               "--arm-out", str(out_file)])
         if proc.returncode != 0 or not out_file.exists():
             return {"error": f"arm {name} exited with status {proc.returncode}"}
         return json.loads(out_file.read_text())
@@ -529,10 +564,13 @@ def machine_info(threads: int | None = None) -> dict:
             return None
 
     return {
-        "cpu_count": os.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "torch_threads": torch.get_num_threads() if not threads else threads, "load_average_at_start": list(os.getloadavg()), "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(), "python": platform.python_version(), "torch": torch.__version__,
-        "transformers": version("transformers"), "trl": version("trl"), "accelerate": version("accelerate"), "device": str(device()),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads() if not threads else threads,
+        "load_average_at_start": list(os.getloadavg()), "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+        "torch": torch.__version__, "transformers": version("transformers"), "trl": version("trl"),
+        "accelerate": version("accelerate"), "device": str(device()),
         "hardware_bf16": cleanagent_utils.models.hardware_bf16(device()),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
@@ -549,11 +587,13 @@ def ratio(x, y):
 
 
 def summarize(args, arms: dict, machine: dict) -> dict:
-    result = {"machine": machine, "config": {k: v for k, v in vars(args).items() if not k.startswith("arm")}, "arms": arms}
+    result = {"machine": machine,
+              "config": {k: v for k, v in vars(args).items() if not k.startswith("arm")}, "arms": arms}
     if "a.batched" in arms and "error" not in arms["a.batched"] and "error" not in arms["a.sequential"]:
         b, s = arms["a.batched"], arms["a.sequential"]
         r = ratio(b["tokens_per_s"], s["tokens_per_s"])
-        result["a"] = {"dtype": args.dtypes[0], "tokens_per_s_ratio": r, "episodes_per_s_ratio": ratio(b["episodes_per_s"], s["episodes_per_s"]), **goal("a", r)}
+        result["a"] = {"dtype": args.dtypes[0], "tokens_per_s_ratio": r,
+                       "episodes_per_s_ratio": ratio(b["episodes_per_s"], s["episodes_per_s"]), **goal("a", r)}
     if "b" in args.parts:  # one entry per precision; every ratio within it
         result["b"] = {}
         for dtype in args.dtypes:
@@ -567,16 +607,19 @@ def summarize(args, arms: dict, machine: dict) -> dict:
                 result["b"][dtype]["trl_skipped"] = arms[f"b.trl/{dtype}"]["skipped"]
     if "c.reuse" in arms and "error" not in arms["c.reuse"] and "error" not in arms["c.no_reuse"]:
         r = arms["c.reuse"]["last_over_first"]
-        result["c"] = {"dtype": args.dtypes[0], "reuse_last_over_first": r, "no_reuse_last_over_first": arms["c.no_reuse"]["last_over_first"],
+        result["c"] = {"dtype": args.dtypes[0], "reuse_last_over_first": r,
+                       "no_reuse_last_over_first": arms["c.no_reuse"]["last_over_first"],
                        "reuse_prefill_last_over_first": arms["c.reuse"]["prefill_last_over_first"],
-                       "no_reuse_prefill_last_over_first": arms["c.no_reuse"]["prefill_last_over_first"], **goal("c", r)}
+                       "no_reuse_prefill_last_over_first": arms["c.no_reuse"]["prefill_last_over_first"],
+                       **goal("c", r)}
     if "d" in args.parts:
         result["d"] = {
             "method": "VmRSS sampled every 5 ms in one process (earlier arms' memory stays counted)" if args.in_process
             else "getrusage(RUSAGE_SELF).ru_maxrss of a fresh subprocess per arm (imports and model included)",
             "cuda_method": "torch.cuda.max_memory_allocated per arm" if torch.cuda.is_available() else None,
             "peak_rss_mb": {name: arm.get("peak_rss_mb") for name, arm in arms.items()},
-            "cuda_max_allocated_mb": {name: arm.get("cuda_max_allocated_mb") for name, arm in arms.items()} if torch.cuda.is_available() else None,
+            "cuda_max_allocated_mb": {name: arm.get("cuda_max_allocated_mb") for name,
+                                      arm in arms.items()} if torch.cuda.is_available() else None,
         }
     return result
 
@@ -592,45 +635,58 @@ def markdown(result: dict) -> str:
         return {True: "met", False: "not met", None: "-"}[entry[key]]
 
     m, arms = result["machine"], result["arms"]
-    lines = [f"Throughput, model {result['config']['model']}, {m['device']} ({m['cpu_count']} CPUs, {m['torch_threads']} torch threads, "
+    lines = [f"Throughput, model {result['config']['model']}, {m['device']} ({m['cpu_count']} CPUs, "
+             f"{m['torch_threads']} torch threads, "
              f"torch {m['torch']}, load {m['load_average_at_start'][0]:.1f})", "",
              "| part | precision | measure | value | baseline | ratio | goal | |", "|---|---|---|---|---|---|---|---|"]
     if "a" in result:
         b, s, dtype = arms["a.batched"], arms["a.sequential"], result["a"]["dtype"]
-        lines.append(f"| a | {dtype} | sampled tokens/s, batched vs sequential | {f(b['tokens_per_s'], '.1f')} | {f(s['tokens_per_s'], '.1f')} | "
+        lines.append(f"| a | {dtype} | sampled tokens/s, batched vs sequential | {f(b['tokens_per_s'], '.1f')} | "
+                     f"{f(s['tokens_per_s'], '.1f')} | "
                      f"{x(result['a']['tokens_per_s_ratio'])} | {result['a']['goal']} | {met(result['a'])} |")
-        lines.append(f"| a | {dtype} | episodes/s, batched vs sequential | {f(b['episodes_per_s'], '.3f')} | {f(s['episodes_per_s'], '.3f')} | "
+        lines.append(f"| a | {dtype} | episodes/s, batched vs sequential | {f(b['episodes_per_s'], '.3f')} | "
+                     f"{f(s['episodes_per_s'], '.3f')} | "
                      f"{x(result['a']['episodes_per_s_ratio'])} | | |")
     for dtype, b in result.get("b", {}).items():
         med = b["median_step_s"]
-        lines.append(f"| b | {dtype} | s/step, ours vs TRL GRPOTrainer | {f(med['ours'])} | {f(med['trl'])} | {x(b['ours_over_trl'])} | "
+        lines.append(f"| b | {dtype} | s/step, ours vs TRL GRPOTrainer | {f(med['ours'])} | {f(med['trl'])} | "
+                     f"{x(b['ours_over_trl'])} | "
                      f"{b['goal']} | {met(b)} |")
-        lines.append(f"| b | {dtype} | s/step, ours vs plain generate + backward | {f(med['ours'])} | {f(med['plain'])} | "
+        lines.append(f"| b | {dtype} | s/step, ours vs plain generate + backward | {f(med['ours'])} | "
+                     f"{f(med['plain'])} | "
                      f"{x(b['ours_over_plain'])} | {b['plain_goal']} | {met(b, 'plain_met')} |")
-        lines.append(f"| b | {dtype} | s/step, TRL vs plain generate + backward | {f(med['trl'])} | {f(med['plain'])} | {x(b['trl_over_plain'])} | | |")
+        lines.append(f"| b | {dtype} | s/step, TRL vs plain generate + backward | {f(med['trl'])} | {f(med['plain'])} "
+                     f"| {x(b['trl_over_plain'])} | | |")
     if "c" in result:
         for key, name in (("reuse", "KV cache kept"), ("no_reuse", "cache dropped each turn")):
             t = arms[f"c.{key}"]["turn_seconds"]
-            lines.append(f"| c | {result['c']['dtype']} | s/turn, turn {len(t)} vs turn 1, {name} | {f(t[-1], '.3f')} | {f(t[0], '.3f')} | "
-                         f"{x(result['c'][f'{key}_last_over_first'])} | {result['c']['goal'] if key == 'reuse' else ''} | "
+            lines.append(f"| c | {result['c']['dtype']} | s/turn, turn {len(t)} vs turn 1, {name} | {f(t[-1], '.3f')} "
+                         f"| {f(t[0], '.3f')} | "
+                         f"{x(result['c'][f'{key}_last_over_first'])} | "
+                         f"{result['c']['goal'] if key == 'reuse' else ''} | "
                          f"{met(result['c']) if key == 'reuse' else ''} |")
     if "d" in result:
-        lines += ["", f"Peak memory ({result['d']['method']}):", "", "| arm | peak RSS MB | CUDA max allocated MB |", "|---|---|---|"]
+        lines += ["", f"Peak memory ({result['d']['method']}):", "",
+                  "| arm | peak RSS MB | CUDA max allocated MB |", "|---|---|---|"]
         cuda = result["d"]["cuda_max_allocated_mb"] or {}
-        lines += [f"| {name} | {f(mb, '.0f')} | {f(cuda.get(name), '.0f')} |" for name, mb in result["d"]["peak_rss_mb"].items()]
+        lines += [f"| {name} | {f(mb, '.0f')} | {f(cuda.get(name), '.0f')} |"
+                  for name, mb in result["d"]["peak_rss_mb"].items()]
     return "\n".join(lines)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=grpo_agent.EMBEDDED_MODEL, help="HF id, local path, or a run folder of this project")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=grpo_agent.EMBEDDED_MODEL,
+                   help="HF id, local path, or a run folder of this project")
     p.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d"], default=["a", "b", "c", "d"])
     p.add_argument("--env", default="scripted", choices=["scripted", *envs.names()], help="the env of parts a and c")
     p.add_argument("--episodes", type=int, default=8, help="episodes of parts a and c")
     p.add_argument("--turns", type=int, default=8, help="horizon of parts a and c")
     p.add_argument("--max-new-tokens", type=int, default=32, help="token cap of one turn, parts a and c")
     p.add_argument("--max-episode-tokens", type=int, default=4096)
-    p.add_argument("--fixed-length", action="store_true", help="part a never samples a stop token nor stops at a complete action (part c never does)")
+    p.add_argument("--fixed-length", action="store_true",
+                   help="part a never samples a stop token nor stops at a complete action (part c never does)")
     p.add_argument("--repeats", type=int, default=3, help="part c: rollouts per arm, per-turn median")
     p.add_argument("--num-prompts", type=int, default=8, help="part b: prompts per step")
     p.add_argument("--num-generations", type=int, default=4, help="part b: samples per prompt")
@@ -639,10 +695,13 @@ def parse_args(argv=None):
     p.add_argument("--temperature", type=float, default=grpo_agent.Args.temperature)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dtypes", nargs="+", choices=[*DTYPES, "auto"], default=["float32"],
-                   help="precisions (grpo_agent.py's --dtype): part b runs in each, parts a and c in the first; auto = bf16-mixed where "
+                   help="precisions (grpo_agent.py's --dtype): part b runs in each, parts a and c in the first; auto = "
+                        "bf16-mixed where "
                         "the hardware multiplies in bf16, else float32")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads of every arm (default: torch's own choice)")
-    p.add_argument("--in-process", action="store_true", help="run every arm in this process (fast; memory then sampled, not per arm)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads of every arm (default: torch's own choice)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every arm in this process (fast; memory then sampled, not per arm)")
     p.add_argument("--out", default=None, help="write the result JSON here")
     p.add_argument("--arm", choices=list(ARMS), help=argparse.SUPPRESS)
     p.add_argument("--arm-config", help=argparse.SUPPRESS)
@@ -650,8 +709,9 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.arm:
         return args
-    for flag, ok in [("--episodes", args.episodes >= 1), ("--turns", args.turns >= 1), ("--max-new-tokens", args.max_new_tokens >= 1),
-                     ("--repeats", args.repeats >= 1), ("--num-prompts", args.num_prompts >= 1), ("--num-generations", args.num_generations >= 2),
+    for flag, ok in [("--episodes", args.episodes >= 1), ("--turns", args.turns >= 1),
+                     ("--max-new-tokens", args.max_new_tokens >= 1), ("--repeats", args.repeats >= 1),
+                     ("--num-prompts", args.num_prompts >= 1), ("--num-generations", args.num_generations >= 2),
                      ("--completion-tokens", args.completion_tokens >= 1), ("--steps", args.steps >= 1),
                      ("--threads", args.threads is None or args.threads >= 1), ("--temperature", args.temperature > 0),
                      ("--max-episode-tokens", args.max_episode_tokens > args.max_new_tokens)]:
@@ -659,7 +719,8 @@ def parse_args(argv=None):
             p.error(f"{flag} has an invalid value")
     if set(args.parts) == {"d"}:
         p.error("--parts d reports the memory of parts a, b, c: name at least one of them")
-    args.dtypes = list(dict.fromkeys(cleanagent_utils.models.resolve_dtype(d, device()) for d in args.dtypes))  # auto resolved, each once
+    # auto resolved, each once
+    args.dtypes = list(dict.fromkeys(cleanagent_utils.models.resolve_dtype(d, device()) for d in args.dtypes))
     return args
 
 

@@ -14,8 +14,8 @@ from cleanagent_utils.distributed import broadcast, gather, gradient_sync
 from cleanagent_utils.models import autocast
 
 
-def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: float, with_entropy: bool = False, with_hidden: bool = False,
-                   entropy_grad: bool = False):
+def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: float, with_entropy: bool = False,
+                   with_hidden: bool = False, entropy_grad: bool = False):
     """Log-probs of input_ids[:, 1:] under the model at `temperature`, only where loss_mask[:, 1:] is 1.
 
     input_ids, attention_mask, loss_mask: [B, T]. Returns logprobs [B, T-1] (0 off the mask), the
@@ -29,7 +29,8 @@ def token_logprobs(model, input_ids, attention_mask, loss_mask, temperature: flo
     """
     select = loss_mask[:, 1:].bool()
     keep = torch.nn.functional.pad(select, (0, 1))  # the hidden state at t predicts token t + 1
-    out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, use_cache=False, output_hidden_states=with_hidden)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, use_cache=False,
+                output_hidden_states=with_hidden)
     logp_all = torch.log_softmax(out.logits.float() / temperature, dim=-1)
     logp = logp_all.gather(-1, input_ids[:, 1:][select].unsqueeze(-1)).squeeze(-1)
     dense = torch.zeros(select.shape, dtype=logp.dtype, device=logp.device).masked_scatter(select, logp)

@@ -9,8 +9,12 @@ import os
 
 import torch
 import torch.distributed as dist
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
-                                                     set_optimizer_state_dict)
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
 from torch.distributed.fsdp import FSDPModule, fully_shard
 from torch.nn.parallel import DistributedDataParallel
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -63,7 +67,8 @@ def wrap_model(model, fsdp: bool, device):
     if not dist.is_initialized():
         return model
     if fsdp:
-        for layer in [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]:  # transformers' decoder layers
+        # transformers' decoder layers
+        for layer in [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]:
             fully_shard(layer)
         fully_shard(model)
         return model
@@ -82,7 +87,8 @@ def full_parameters(model):
         yield
     finally:
         for unit in units:
-            unit.set_reshard_after_forward(unit is not model, recurse=False)  # FSDP's default: the root keeps its parameters
+            # FSDP's default: the root keeps its parameters
+            unit.set_reshard_after_forward(unit is not model, recurse=False)
             unit.reshard()
 
 
@@ -99,7 +105,8 @@ def gradient_sync(train_model, sync: bool):
 def full_state_dict(module, fsdp: bool, lora: bool) -> dict:
     """The module's unsharded state dict, with LoRA only its trainable weights (the adapters). FSDP2:
     gathered to rank 0, a collective every rank calls; empty on the other ranks."""
-    state = get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True)) if fsdp else module.state_dict()
+    state = (get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True)) if fsdp
+             else module.state_dict())
     if lora:
         trainable = {name for name, p in module.named_parameters() if p.requires_grad}
         state = {k: v for k, v in state.items() if k in trainable}
@@ -109,7 +116,9 @@ def full_state_dict(module, fsdp: bool, lora: bool) -> dict:
 def full_optimizer_state(module, optimizer, fsdp: bool) -> dict:
     """The optimizer's unsharded state dict; FSDP2: keyed by the names of `module`'s parameters, gathered
     to rank 0 (a collective). `load_optimizer_state` reads it back."""
-    return get_optimizer_state_dict(module, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)) if fsdp else optimizer.state_dict()
+    return (get_optimizer_state_dict(module, optimizer,
+                                     options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+            if fsdp else optimizer.state_dict())
 
 
 def load_optimizer_state(module, optimizer, state: dict, fsdp: bool) -> None:

@@ -69,11 +69,14 @@ def task_splits(args) -> tuple[list[int], list[int]]:
     if args.env_url:
         from envs.remote import remote_tasks
 
-        train, test = (remote_tasks(args.env_url[0], split, args.task_tier, env=args.env) for split in ("train", "test"))
+        train, test = (remote_tasks(args.env_url[0], split, args.task_tier, env=args.env)
+                       for split in ("train", "test"))
     else:
-        train, test = (envs.tasks(args.env, split, tier=args.task_tier, **env_options(args)) for split in ("train", "test"))
+        train, test = (envs.tasks(args.env, split, tier=args.task_tier, **env_options(args))
+                       for split in ("train", "test"))
     if len(train) < args.num_tasks:
-        raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train)} train tasks of {args.env} tier {args.task_tier}")
+        raise SystemExit(f"error: --num-tasks {args.num_tasks} exceeds the {len(train)} train tasks of {args.env} tier "
+                         f"{args.task_tier}")
     return train, test[: args.eval_tasks]
 
 
@@ -101,7 +104,8 @@ class Run:
         self.writer = None
         if rank == 0:  # rank 0 writes the logs, checkpoints and the final model
             self.dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.dir.glob("checkpoint.tmp*"):  # a checkpoint write cut short by a kill: never read, removed
+            # a checkpoint write cut short by a kill: never read, removed
+            for stale in self.dir.glob("checkpoint.tmp*"):
                 stale.unlink()
             if args.track:
                 try:
@@ -109,10 +113,11 @@ class Run:
                 except ImportError:
                     raise SystemExit("error: --track needs `pip install wandb`")
                 # the run's name is its W&B id, so a resumed run continues its own W&B run
-                wandb.init(project=args.wandb_project_name, sync_tensorboard=True, config=vars(args), name=args.run_name,
-                           id=args.run_name.replace(".", "-"), save_code=True, resume="allow")
+                wandb.init(project=args.wandb_project_name, sync_tensorboard=True, config=vars(args),
+                           name=args.run_name, id=args.run_name.replace(".", "-"), save_code=True, resume="allow")
             self.writer = SummaryWriter(str(self.dir), purge_step=self.start_iteration if args.resume else None)
-            self.writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+            self.writer.add_text("hyperparameters",
+                                 "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     def scalar(self, name: str, value: float, iteration: int) -> None:
         if self.writer is not None:
@@ -153,7 +158,8 @@ def start_run(args_class, validate):
                  and getattr(args, f.name) != getattr(defaults, f.name)]
         if given:
             flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise SystemExit(f"error: --resume continues a run with the arguments it was started with; {flags} would not apply "
+            raise SystemExit(f"error: --resume continues a run with the arguments it was started with; {flags} "
+                             "would not apply "
                              "(only --total-iterations may be given, to extend the run)")
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         saved = {k: v for k, v in checkpoint["args"].items() if k != "run_name"}
@@ -165,15 +171,18 @@ def start_run(args_class, validate):
         args.resume, args.run_name = resume, Path(resume).name
         args.total_iterations = extend if extend is not None else saved["total_iterations"]
     else:
-        args.run_name = broadcast(f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}")  # rank 0's clock names the run
+        # rank 0's clock names the run
+        args.run_name = broadcast(f"{args.env}__{args.exp_name}__{args.seed}__{int(time.time())}")
     validate(args)
     args.dtype = resolve_dtype(args.dtype, device)  # saved resolved: a resume keeps the precision it started with
     if rank == 0:
-        print(f"precision: {args.dtype}" + (" (--dtype auto: this device multiplies in bf16)" if args.dtype == "bf16-mixed" else ""))
+        print(f"precision: {args.dtype}"
+              + (" (--dtype auto: this device multiplies in bf16)" if args.dtype == "bf16-mixed" else ""))
     if args.num_tasks < world_size:
         raise SystemExit(f"error: --num-tasks must be >= the {world_size} processes (a group is played on one rank)")
     if args.fsdp and not dist.is_initialized():
-        raise SystemExit("error: --fsdp shards over the processes that torchrun starts (`torchrun --nproc_per_node N ... --fsdp`)")
+        raise SystemExit("error: --fsdp shards over the processes that torchrun starts (`torchrun "
+                         "--nproc_per_node N ... --fsdp`)")
     return args, Run(args, rank, world_size, device, checkpoint)
 
 
@@ -184,7 +193,8 @@ def log_iteration(run: Run, progress, iteration: int, episodes: list, horizon: i
     rank 0 writes them to tensorboard and prints one JSON line. `advantage_abs`: (sum of |advantage| over the
     sampled tokens, their count) on this rank; `extra`: more scalars by tensorboard name. Returns the metrics."""
     args = run.args
-    slim = [replace(ep, token_ids=[], loss_mask=[], transcript=[], engine_logprobs=[], cut_observation=[]) for ep in episodes]
+    slim = [replace(ep, token_ids=[], loss_mask=[], transcript=[],
+                    engine_logprobs=[], cut_observation=[]) for ep in episodes]
     played = [ep for part in gather(slim) for ep in part if not ep.failed]  # the episodes whose env did not fail
     sampled_tokens, rollout_time = sum(gather(sampled_tokens)), max(gather(times["rollout"]))
     stats = merge_stats(gather(stats))
@@ -201,7 +211,8 @@ def log_iteration(run: Run, progress, iteration: int, episodes: list, horizon: i
         "format_reward": mean([ep.format_reward for ep in played]),
         "episode_turns": mean([ep.turns for ep in played]),
         "truncated_rate": mean([ep.truncated for ep in played]),
-        # the adaptive horizon counts only the horizon's cuts: the token budget's and the env's own are no sign that it is short
+        # the adaptive horizon counts only the horizon's cuts: the token budget's and the env's own are no sign that it
+        # is short
         "horizon_cut_rate": mean([ep.horizon_cut for ep in played]),
         "invalid_action_rate": sum(ep.invalid_actions for ep in played) / turns,
         "env_failures": args.num_tasks * args.group_size - len(played),
@@ -215,7 +226,8 @@ def log_iteration(run: Run, progress, iteration: int, episodes: list, horizon: i
         for name, values in stats.items():
             if values:
                 run.scalar(f"losses/{name}", float(np.mean(values)), iteration)
-        run.scalar("losses/advantage_abs_mean", sum(abs_sums) / sum(token_counts) if sum(token_counts) else 0.0, iteration)
+        run.scalar("losses/advantage_abs_mean",
+                   sum(abs_sums) / sum(token_counts) if sum(token_counts) else 0.0, iteration)
         for name, value in (extra or {}).items():
             run.scalar(name, value, iteration)
         run.scalar("time/rollout", rollout_time, iteration)
@@ -227,12 +239,13 @@ def log_iteration(run: Run, progress, iteration: int, episodes: list, horizon: i
             run.scalar("debug/logprob_diff", float(np.mean(diffs)), iteration)
             run.scalar("debug/logprob_diff_max", float(np.max(diffs)), iteration)
         run.writer.add_text("episodes/sample", "\n\n".join(episodes[0].transcript), iteration)
-        progress.set_postfix(success=f"{metrics['success_rate']:.2f}", ret=f"{metrics['episodic_return']:.2f}", horizon=horizon)
+        progress.set_postfix(success=f"{metrics['success_rate']:.2f}",
+                             ret=f"{metrics['episodic_return']:.2f}", horizon=horizon)
         line = {"iteration": iteration, "success_rate": round(metrics["success_rate"], 4),
                 "episodic_return": round(metrics["episodic_return"], 4),
                 "invalid_action_rate": round(metrics["invalid_action_rate"], 4), "horizon": horizon,
-                "env_failures": metrics["env_failures"], "rollout_s": round(rollout_time, 1), "update_s": round(times["update"], 1),
-                "tokens_per_s": round(metrics["tokens_per_sec"], 1)}
+                "env_failures": metrics["env_failures"], "rollout_s": round(rollout_time, 1),
+                "update_s": round(times["update"], 1), "tokens_per_s": round(metrics["tokens_per_sec"], 1)}
         if gpu_peak_gb is not None:
             line["gpu_peak_gb"] = round(gpu_peak_gb, 2)
         if diffs:
@@ -255,31 +268,37 @@ def check_args(args, method_checks: list[tuple[bool, str]]) -> None:
         (args.temperature > 0, "--temperature must be > 0 (log-probs are computed at this temperature)"),
         (len(args.horizons) >= 1 and min(args.horizons) >= 1, "--horizons must be one or more integers >= 1"),
         (args.horizon_phase_iterations >= 1, "--horizon-phase-iterations must be >= 1"),
-        (args.adaptive_patience >= 1 and args.adaptive_min_iterations >= 1, "--adaptive-patience and --adaptive-min-iterations must be >= 1"),
+        (args.adaptive_patience >= 1 and args.adaptive_min_iterations >= 1,
+         "--adaptive-patience and --adaptive-min-iterations must be >= 1"),
         (0.0 <= args.adaptive_cut_rate <= 1.0, "--adaptive-cut-rate must be in [0, 1]"),
         (args.clip_coef > 0, "--clip-coef must be > 0"),
         (args.kl_coef >= 0, "--kl-coef must be >= 0"),
         *method_checks,
         (args.update_epochs >= 1, "--update-epochs must be >= 1"),
-        (1 <= args.num_minibatches <= args.num_tasks * args.group_size, "--num-minibatches must be in [1, num_tasks * group_size]"),
+        (1 <= args.num_minibatches <= args.num_tasks * args.group_size,
+         "--num-minibatches must be in [1, num_tasks * group_size]"),
         (args.micro_batch_tokens >= args.max_episode_tokens, "--micro-batch-tokens must be >= --max-episode-tokens"),
         (args.lora_rank >= 0, "--lora-rank must be >= 0"),
         (0 < args.vllm_gpu_memory_utilization < 1, "--vllm-gpu-memory-utilization must be in (0, 1)"),
-        (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0, "--save-every, --eval-every, --eval-tasks must be >= 0"),
+        (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0,
+         "--save-every, --eval-every, --eval-tasks must be >= 0"),
         (args.eval_k >= 1, "--eval-k must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:
             raise SystemExit(f"error: {message}")
     if args.rollout_backend == "vllm" and not torch.cuda.is_available():
-        raise SystemExit("error: --rollout-backend vllm needs a CUDA GPU (the default --rollout-backend hf runs anywhere)")
+        raise SystemExit("error: --rollout-backend vllm needs a CUDA GPU (the default --rollout-backend "
+                         "hf runs anywhere)")
     if args.rollout_backend == "vllm" and importlib.util.find_spec("vllm") is None:
         raise SystemExit("error: --rollout-backend vllm needs vLLM: pip install -r requirements-gpu.txt")
     options = env_options(args)
     if args.env_url and options:
-        raise SystemExit("error: --env-options: with --env-url the env's options belong to the server (`python -m envs.server --env-options ...`)")
+        raise SystemExit("error: --env-options: with --env-url the env's options belong to the server (`python -m "
+                         "envs.server --env-options ...`)")
     accepted = inspect.signature(envs.env_class(args.env).__init__).parameters
     for key in options:
         if key not in accepted or key in ("self", "action_format"):
             names = [p for p in accepted if p not in ("self", "action_format")]
-            raise SystemExit(f"error: --env-options: env {args.env!r} has no option {key!r}; its options are: {', '.join(names) or 'none'}")
+            raise SystemExit(f"error: --env-options: env {args.env!r} has no option {key!r}; its options are: "
+                             f"{', '.join(names) or 'none'}")

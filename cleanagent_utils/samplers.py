@@ -50,7 +50,8 @@ class KVSampler:
         """The cached row each prompt extends (live episodes keep their order), or None to start afresh."""
         picks, r = [], 0
         for prompt in prompts:
-            while r < len(self.rows) and (len(prompt) <= len(self.rows[r]) or prompt[: len(self.rows[r])] != self.rows[r]):
+            while (r < len(self.rows)
+                   and (len(prompt) <= len(self.rows[r]) or prompt[: len(self.rows[r])] != self.rows[r])):
                 r += 1
             if r == len(self.rows):
                 return None
@@ -60,7 +61,8 @@ class KVSampler:
 
     def _forward(self, input_ids, mask, positions):
         # logits_to_keep=1: the LM head only on the last position (a prompt's other logits are never used)
-        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1, **{self.cache_arg: self.cache}).logits[:, -1]
+        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                          logits_to_keep=1, **{self.cache_arg: self.cache}).logits[:, -1]
 
     @torch.no_grad()
     def __call__(self, prompts: list[list[int]], max_new_tokens: list[int], stops=None) -> list[list[int]]:
@@ -96,7 +98,8 @@ class KVSampler:
             for i, token in enumerate(tokens.tolist()):
                 if live[i]:
                     samples[i].append(token)
-                    live[i] = token not in self.stop_ids and len(samples[i]) < max_new_tokens[i] and not (stops and stops[i](samples[i]))
+                    live[i] = (token not in self.stop_ids and len(samples[i]) < max_new_tokens[i]
+                               and not (stops and stops[i](samples[i])))
             if not any(live):
                 break
             alive = torch.tensor(live, device=device)
@@ -134,8 +137,9 @@ class VLLMSampler:
         tokenizer.save_pretrained(folder)
         dtype = "float32" if args.dtype == "float32" else "bfloat16"  # bf16-mixed: the engine samples in bf16
         self.llm = LLM(model=folder, load_format="dummy", dtype=dtype, seed=seed, max_model_len=args.max_episode_tokens,
-                       gpu_memory_utilization=args.vllm_gpu_memory_utilization, enable_sleep_mode=True, enable_prefix_caching=True,
-                       distributed_executor_backend="external_launcher", logprobs_mode="processed_logprobs")
+                       gpu_memory_utilization=args.vllm_gpu_memory_utilization, enable_sleep_mode=True,
+                       enable_prefix_caching=True, distributed_executor_backend="external_launcher",
+                       logprobs_mode="processed_logprobs")
         self.llm.sleep(level=2)
         self.stop_ids = [stop_ids] if isinstance(stop_ids, int) else list(stop_ids)
         self.temperature = args.temperature
@@ -168,14 +172,16 @@ class VLLMSampler:
         samples, self.last_logprobs = [[] for _ in prompts], [[] for _ in prompts]
         live = [i for i, cap in enumerate(max_new_tokens) if cap > 0]
         seeds = torch.randint(2**31 - 1, (len(live),)).tolist()
-        params = [SamplingParams(temperature=self.temperature, max_tokens=max_new_tokens[i], stop_token_ids=self.stop_ids, logprobs=0,
-                                 detokenize=False, seed=seed) for i, seed in zip(live, seeds)]
+        params = [SamplingParams(temperature=self.temperature, max_tokens=max_new_tokens[i],
+                                 stop_token_ids=self.stop_ids, logprobs=0, detokenize=False,
+                                 seed=seed) for i, seed in zip(live, seeds)]
         outputs = self.llm.generate([{"prompt_token_ids": prompts[i]} for i in live], params, use_tqdm=False)
         for i, output in zip(live, outputs):
             out = output.outputs[0]
             samples[i] = list(out.token_ids)
             self.last_logprobs[i] = [step[token].logprob for step, token in zip(out.logprobs, out.token_ids)]
-            if out.stop_reason in self.stop_ids and samples[i][-1:] != [out.stop_reason]:  # a stop token left out of the ids
+            # a stop token left out of the ids
+            if out.stop_reason in self.stop_ids and samples[i][-1:] != [out.stop_reason]:
                 samples[i].append(out.stop_reason)
                 self.last_logprobs[i].append(float("nan"))
             if stops:  # the first complete prefix, as KVSampler would have stopped
@@ -207,7 +213,8 @@ def sync_weights(sampler, model, args) -> None:
     to do, the training model samples itself."""
     if not isinstance(sampler, VLLMSampler):
         return
-    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True)) if args.fsdp else model.state_dict()
+    state = (get_model_state_dict(model, options=StateDictOptions(full_state_dict=True)) if args.fsdp
+             else model.state_dict())
     sampler.load_weights(merged_weights(state, LORA_ALPHA_PER_RANK if args.lora_rank else 0.0))
 
 

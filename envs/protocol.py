@@ -9,9 +9,10 @@ common wire format; every env's client and server agree on their own:
     env        id field  create ->          reset body              reset ->        step -> obs key  client's reward
     textcraft  id        {id, observation}  {id, data_idx}          dict            observation      reward (0/1)
     babyai     id        {id}               {id, data_idx}          dict            observation      score (running sum)
-    sciworld   id        {id}               {id, data_idx}          dict + task_description   obs   score (0..100, -100 failed)
+    sciworld   id        {id}               {id, data_idx}          dict (a)        obs              score (b)
     webshop    env_idx   bare int           {env_idx, session_id}   [obs, null]     state            reward (0..1)
     searchqa   env_idx   bare int ({id} in) {env_idx, id}           bare str        observation      reward (0/1)
+    (a) with task_description; (b) 0..100, -100 when failed
 
 Actions: AgentGym's servers take a bare command (`get 1 oak log`), not a whole reply; each
 client cuts the command out of the model's reply first (`client_action`). SearchQA alone sends

@@ -49,8 +49,17 @@ import urllib3
 from urllib3.util.retry import Retry
 
 from envs.base import TextEnv, parse_react
-from envs.protocol import (HEADER, ONE_ACTION_ERROR, PROTOCOL, PROTOCOL_VERSION, WIRES, Normalizer, TwoActions,
-                           client_action, is_loopback)
+from envs.protocol import (
+    HEADER,
+    ONE_ACTION_ERROR,
+    PROTOCOL,
+    PROTOCOL_VERSION,
+    WIRES,
+    Normalizer,
+    TwoActions,
+    client_action,
+    is_loopback,
+)
 
 SPEC_FIELDS = ("instructions", "demonstration", "tools", "tools_text", "observation_role")
 
@@ -101,7 +110,8 @@ def _detail(status: int, data) -> tuple[str, str | None]:
     """(message, error code) of an error response, whatever server sent it."""
     if isinstance(data, dict):
         detail = data.get("detail", data.get("error", data))
-        return (detail if isinstance(detail, str) else str(detail)), (data.get("error") if isinstance(data.get("error"), str) else None)
+        return ((detail if isinstance(detail, str) else str(detail)),
+                (data.get("error") if isinstance(data.get("error"), str) else None))
     return (str(data)[:2000] or f"HTTP {status}"), None
 
 
@@ -367,7 +377,8 @@ class RemoteEnv(TextEnv):
                              and "observation" not in data):
             message, code = _detail(status, data)
             if self.protocol == PROTOCOL and (status != 404 or code != "unknown_env_id"):
-                raise RemoteEnvError(f"env server {self.url}: reset(task {task_id}) -> HTTP {status}: {message}", status, code)
+                raise RemoteEnvError(f"env server {self.url}: reset(task {task_id}) -> HTTP {status}: {message}",
+                                     status, code)
             raise _Lost(f"HTTP {status}: {message}")  # AgentGym: any failure may be a lost id; retried once
         if self.protocol == PROTOCOL:
             self._apply_spec(data)
@@ -400,14 +411,16 @@ class RemoteEnv(TextEnv):
         except _Transport as t:
             raise self._unreachable("GET /observation", t) from None
         if status >= 400:
-            raise RemoteEnvError(f"env server {self.url}: GET /observation -> HTTP {status}: {_detail(status, data)[0]}", status)
+            raise RemoteEnvError(f"env server {self.url}: GET /observation -> HTTP {status}: "
+                                 f"{_detail(status, data)[0]}", status)
         if isinstance(data, dict):
             data = data.get("observation", data.get("state", data))
         return data if isinstance(data, str) else str(data)
 
     def step(self, reply: str) -> tuple[str, float, bool, bool, dict]:
         if not self.live:
-            raise RemoteEnvError(f"env server {self.url}: step() with no episode in progress: call reset(task_id) first")
+            raise RemoteEnvError(f"env server {self.url}: step() with no episode in progress: call "
+                                 "reset(task_id) first")
         reply = reply if isinstance(reply, str) else ("" if reply is None else str(reply))
         where = f"task {self.task_id}, step {self.turn + 1}"
         ours = self.protocol == PROTOCOL
@@ -495,7 +508,8 @@ class RemoteEnv(TextEnv):
     def tasks(cls, split: str = "train", tier: int | None = None, url: str | None = None, **options) -> list[int]:
         if url is None:
             raise TypeError("RemoteEnv.tasks needs url=: the task list comes from the server")
-        return remote_tasks(url, split, tier, **{k: v for k, v in options.items() if k in ("timeout", "retries", "backoff", "env")})
+        return remote_tasks(url, split, tier,
+                            **{k: v for k, v in options.items() if k in ("timeout", "retries", "backoff", "env")})
 
     def expert_action(self) -> str:
         raise NotImplementedError("a remote env has no scripted expert; play one in a local twin env")
@@ -532,7 +546,8 @@ def textcraft_goal_map(remote: RemoteEnv) -> dict[int, int]:
     missing = len(ours) - len(mapping)
     if missing:
         raise RemoteEnvError(f"AgentGym TextCraft server {remote.url}: {missing} of this project's {len(ours)} goals "
-                             "name no data_idx there (another recipe set?); pass map_tasks=False to use its ids as they are")
+                             "name no data_idx there (another recipe set?); pass map_tasks=False to use its "
+                             "ids as they are")
     _GOAL_MAPS[remote.url] = mapping
     return mapping
 
@@ -553,7 +568,8 @@ def remote_tasks(url: str, split: str = "train", tier: int | None = None, timeou
         try:
             status, data = client.request("GET", "/tasks", params=params)
         except _Transport as t:
-            raise RemoteEnvError(f"env server {client.url}: GET /tasks failed (retried up to {t.retries} times): {t.cause}") from None
+            raise RemoteEnvError(f"env server {client.url}: GET /tasks failed (retried up to {t.retries} "
+                                 f"times): {t.cause}") from None
     finally:
         client.close()
     if status == 404 and not (isinstance(data, dict) and "tasks" in data):
@@ -562,7 +578,8 @@ def remote_tasks(url: str, split: str = "train", tier: int | None = None, timeou
 
             return local_tasks(env, split, tier)
         raise RemoteEnvError(f"env server {client.url} has no /tasks route (AgentGym's servers list no tasks): "
-                             "name the env (one of this project's) to use its local split, or give the task ids yourself", status)
+                             "name the env (one of this project's) to use its local split, or give the "
+                             "task ids yourself", status)
     if status >= 400:
         message, code = _detail(status, data)
         raise RemoteEnvError(f"env server {client.url}: GET /tasks -> HTTP {status}: {message}", status, code)
@@ -572,4 +589,5 @@ def remote_tasks(url: str, split: str = "train", tier: int | None = None, timeou
     return [int(t) for t in tasks]
 
 
-__all__ = ["EpisodeInterrupted", "RemoteEnv", "RemoteEnvError", "ServerAtCapacity", "remote_tasks", "textcraft_goal_map"]
+__all__ = ["EpisodeInterrupted", "RemoteEnv", "RemoteEnvError", "ServerAtCapacity", "remote_tasks",
+           "textcraft_goal_map"]

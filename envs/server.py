@@ -31,13 +31,15 @@ across server restarts and a stale client can never drive another client's env):
 
 `env_idx` is accepted wherever `id` is, and `task_id` or `session_id` wherever `data_idx` is
 (AgentGym's servers use all of these spellings). `action_format` in /create makes that env parse
-replies strictly or leniently whatever `--env-options` say (the trainer forwards its own). `turn` in /step is the number of steps the client has taken since its reset:
+replies strictly or leniently whatever `--env-options` say (the trainer forwards its own). `turn` in /step is the number
+of steps the client has taken since its reset:
 a retried step whose first try was applied is answered from a cache instead of being applied
 twice, and an out-of-order step is refused (409).
 
 Errors are JSON `{error, detail}` with a status: 404 `unknown_env_id` (never created, closed,
 idle-expired, or the server restarted), 503 `capacity` (`--max-envs` live envs already), 409
-`not_reset` / `out_of_order` / `busy` (an earlier call on the env has run for over 30 s), 400 `env_error` for an env's ValueError/TypeError/KeyError/IndexError
+`not_reset` / `out_of_order` / `busy` (an earlier call on the env has run for over 30 s), 400 `env_error` for an env's
+ValueError/TypeError/KeyError/IndexError
 (e.g. a bad task id), 500 `env_error` for any other exception an env raises. An env's exception
 never takes the server down. A bad *reply* is not an error: the env answers it with an
 observation, as it does locally.
@@ -66,9 +68,18 @@ import traceback
 from dataclasses import dataclass, field
 
 import envs
-from envs.protocol import (HEADER, PROTOCOL, PROTOCOL_VERSION, WIRES, bare_command, create_answer, is_loopback,
-                           reset_answer, step_answer)
 from envs.base import TextEnv
+from envs.protocol import (
+    HEADER,
+    PROTOCOL,
+    PROTOCOL_VERSION,
+    WIRES,
+    bare_command,
+    create_answer,
+    is_loopback,
+    reset_answer,
+    step_answer,
+)
 
 CLIENT_ERRORS = (ValueError, TypeError, KeyError, IndexError)
 """Env exceptions that mean the request was bad (answered 400); anything else is a 500."""
@@ -204,7 +215,8 @@ class EnvPool:
             options = dict(self.options)
             if action_format is not None:  # the client's own parsing mode (this project's RemoteEnv sends it)
                 if action_format not in ("strict", "lenient"):
-                    raise ApiError(422, "bad_action_format", f"action_format must be 'strict' or 'lenient', got {action_format!r}")
+                    raise ApiError(422, "bad_action_format",
+                                   f"action_format must be 'strict' or 'lenient', got {action_format!r}")
                 options["action_format"] = action_format
             try:
                 env = envs.make(self.name, **options)
@@ -285,7 +297,8 @@ class EnvPool:
             finally:
                 slot.lock.release()
         if reaped:
-            print(f"[envs.server] freed {len(reaped)} env(s) idle > {self.idle_timeout:g} s", file=sys.stderr, flush=True)
+            print(f"[envs.server] freed {len(reaped)} env(s) idle > {self.idle_timeout:g} s",
+                  file=sys.stderr, flush=True)
         return [env_id for env_id, _ in reaped]
 
     def close_all(self) -> None:
@@ -432,7 +445,7 @@ def create_app(pool: EnvPool):
     @app.post("/create")
     def create(request: Request, body: dict | None = Body(None)):
         action_format = body.get("action_format") if isinstance(body, dict) else None
-        env_id, slot = pool.create(action_format)
+        env_id, _ = pool.create(action_format)
         if agentgym_caller(request):
             return JSON(create_answer(wire, env_id))
         with pool.use(env_id) as slot:
@@ -508,13 +521,17 @@ def create_app(pool: EnvPool):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m envs.server", description="Serve a cleanagent env over HTTP (AgentGym's protocol).")
+    parser = argparse.ArgumentParser(prog="python -m envs.server",
+                                     description="Serve a cleanagent env over HTTP (AgentGym's protocol).")
     parser.add_argument("--env", required=True, choices=envs.names(), help="the env to serve")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; anything else is unauthenticated exposure)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default loopback; anything else is unauthenticated exposure)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-envs", type=int, default=64, help="most live envs at once; a create beyond it gets 503")
-    parser.add_argument("--env-options", default="", help="constructor options for every env, k=v,k2=v2 (e.g. action_format=lenient)")
-    parser.add_argument("--idle-timeout", type=float, default=3600.0, help="free envs unused this many seconds (0: never)")
+    parser.add_argument("--env-options", default="",
+                        help="constructor options for every env, k=v,k2=v2 (e.g. action_format=lenient)")
+    parser.add_argument("--idle-timeout", type=float, default=3600.0,
+                        help="free envs unused this many seconds (0: never)")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
 

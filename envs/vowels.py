@@ -45,5 +45,6 @@ class VowelsEnv(TextEnv):
         self.hits += hit
         done = self.turn >= TURNS
         reward = self.hits / TURNS if done else 0.0
-        info = {"success": done and self.hits == TURNS, "score": self.hits / TURNS, "action": reply.lstrip()[:1], "format_ok": hit}
+        info = {"success": done and self.hits == TURNS, "score": self.hits / TURNS,
+                "action": reply.lstrip()[:1], "format_ok": hit}
         return f"Turn {self.turn + 1} of {TURNS}: reply.", reward, done, False, info

@@ -193,7 +193,7 @@ class World:
         self.currencies = [self._new_name("currency") for _ in self.records["country"]]
         r = rng
         people, cities, companies = self.all("person"), self.all("city"), self.all("company")
-        books, rivers, countries = self.all("book"), self.all("river"), self.all("country")
+        rivers, countries = self.all("river"), self.all("country")
         for i, (name, rec) in enumerate(self.records["city"].items()):
             rec.update(mayor=r.choice(people), country=countries[i % len(countries)], river=r.choice(rivers),
                        population=r.randint(20_000, 3_000_000), founded_year=r.randint(900, 1950),

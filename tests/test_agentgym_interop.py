@@ -619,9 +619,10 @@ def test_trainer_runs_on_an_agentgym_server(tiny_model_dir, tmp_path):
     state = StandInServer("textcraft")
     with ThreadServer(textcraft_server(state)) as server:
         proc = subprocess.run(
-            [sys.executable, "grpo_agent.py", "--env", "textcraft", "--env-url", server.url, "--model", str(tiny_model_dir),
-             "--total-iterations", "1", "--num-tasks", "1", "--group-size", "2", "--max-new-tokens", "4", "--horizons", "2",
-             "--task-tier", "1", "--eval-tasks", "1", "--eval-k", "1", "--save-every", "0", "--runs-dir", str(tmp_path)],
+            [sys.executable, "grpo_agent.py", "--env", "textcraft", "--env-url", server.url, "--model",
+             str(tiny_model_dir), "--total-iterations", "1", "--num-tasks", "1", "--group-size", "2",
+             "--max-new-tokens", "4", "--horizons", "2", "--task-tier", "1", "--eval-tasks", "1", "--eval-k", "1",
+             "--save-every", "0", "--runs-dir", str(tmp_path)],
             cwd=repo, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

@@ -3,17 +3,11 @@ robustness to hostile replies, determinism across processes."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from fresh_process import run_json
 
 import envs
 from envs.babyai import (
@@ -27,6 +21,7 @@ from envs.babyai import (
     task_of,
     tier_of,
 )
+from fresh_process import run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 INFO_KEYS = {"success", "score", "action", "format_ok"}
@@ -134,7 +129,8 @@ def test_reset_observation_format(env):
     obs, info = env.reset(0)
     lines = obs.split("\n")
     assert lines[0] == "Goal: go to the red ball."
-    assert lines[1].startswith("You see: grey key 1 (1 step ahead, 1 step left); grey ball 1 (1 step ahead, 1 step right)")
+    assert lines[1].startswith("You see: grey key 1 (1 step ahead, 1 step left); grey ball 1 (1 step "
+                               "ahead, 1 step right)")
     assert "red ball 1 (4 steps ahead, 3 steps right)" in lines[1]
     assert lines[2] == "Walls: 6 steps ahead, 2 steps to your left."
     assert lines[3] == "You are carrying nothing."

@@ -18,8 +18,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def row(schedule, seed, iteration, success, horizon=2, rollout_s=1.0, update_s=0.5):
-    return {"schedule": schedule, "seed": seed, "iteration": iteration, "success_rate": success, "episodic_return": success,
-            "horizon": horizon, "invalid_action_rate": 0.0, "rollout_s": rollout_s, "update_s": update_s}
+    return {"schedule": schedule, "seed": seed, "iteration": iteration, "success_rate": success,
+            "episodic_return": success, "horizon": horizon, "invalid_action_rate": 0.0, "rollout_s": rollout_s,
+            "update_s": update_s}
 
 
 # schedule "a": 2 seeds x 5 iterations; the final window is round(5 * 0.2) = 1 iteration
@@ -60,17 +61,21 @@ def test_band_curve_minmax_and_std():
     assert mean == pytest.approx([0.0, 0.1, 0.3, 0.4, 0.6])
     assert low == pytest.approx([0.0, 0.0, 0.2, 0.2, 0.4]) and high == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
     _, mean, low, high = curves.band_curve(runs, "success_rate", "std")
-    assert low == pytest.approx([0.0, 0.0, 0.2, 0.2, 0.4]) and high == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])  # 2 seeds: std = half-range
+    # 2 seeds: std = half-range
+    assert low == pytest.approx([0.0, 0.0, 0.2, 0.2, 0.4]) and high == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
 
 
 def test_schedule_flags_and_conflicts():
-    assert curves.schedule_flags("scaling", 2, 6, [2, 4, 6], 10) == ["--horizons", "2", "4", "6", "--horizon-phase-iterations", "10"]
+    assert curves.schedule_flags("scaling", 2, 6, [2, 4, 6], 10) == ["--horizons", "2", "4", "6",
+                                                                     "--horizon-phase-iterations", "10"]
     assert curves.schedule_flags("short", 2, 6, [2, 4, 6], 10) == ["--horizons", "2"]
     assert curves.schedule_flags("long", 2, 6, [2, 4, 6], 10) == ["--horizons", "6"]
-    assert curves.schedule_flags("adaptive", 2, 6, [2, 4], 10) == ["--horizons", "2", "4", "--horizon-schedule", "adaptive"]
+    assert curves.schedule_flags("adaptive", 2, 6, [2, 4], 10) == ["--horizons", "2", "4",
+                                                                   "--horizon-schedule", "adaptive"]
     with pytest.raises(ValueError):
         curves.schedule_flags("nope", 2, 6, [2], 1)
-    assert curves.conflicting_flags(["--num-tasks", "2", "--horizons=3", "--total_iterations", "5", "--adaptive-patience", "1"]) == [
+    assert curves.conflicting_flags(["--num-tasks", "2", "--horizons=3", "--total_iterations", "5",
+                                     "--adaptive-patience", "1"]) == [
         "--horizons=3", "--total_iterations"]
 
 
@@ -125,7 +130,8 @@ FAKE_SCRIPT = textwrap.dedent('''
 
 
 def run_curves(*flags, timeout=300):
-    return subprocess.run([sys.executable, "bench/curves.py", *map(str, flags)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "bench/curves.py", *map(str, flags)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def test_run_loop_with_fake_script_failures_and_resume(tmp_path):
@@ -133,8 +139,8 @@ def test_run_loop_with_fake_script_failures_and_resume(tmp_path):
     script.write_text(FAKE_SCRIPT)
     out, runs = tmp_path / "out", tmp_path / "runs"
     runs.mkdir()
-    flags = ["--script", script, "--env", "vowels", "--iterations", 3, "--seeds", 1, 2, "--schedules", "scaling", "long",
-             "--scaling", 1, 2, "--long", 5, "--out-dir", out, "--runs-dir", runs, "--", "--num-tasks", 2]
+    flags = ["--script", script, "--env", "vowels", "--iterations", 3, "--seeds", 1, 2, "--schedules", "scaling",
+             "long", "--scaling", 1, 2, "--long", 5, "--out-dir", out, "--runs-dir", runs, "--", "--num-tasks", 2]
     proc = run_curves(*flags)
     assert proc.returncode == 1, proc.stderr  # seed 2 failed
     assert "FAILED (exit 3" in proc.stdout
@@ -150,7 +156,8 @@ def test_run_loop_with_fake_script_failures_and_resume(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["band"] == "minmax"
     assert summary["schedules"]["scaling"]["final_success_mean"] == pytest.approx(0.1)
-    assert {(f["schedule"], f["seed"], f["returncode"]) for f in summary["failed"]} == {("scaling", 2, 3), ("long", 2, 3)}
+    assert {(f["schedule"], f["seed"], f["returncode"])
+            for f in summary["failed"]} == {("scaling", 2, 3), ("long", 2, 3)}
     assert (out / "curves.png").read_bytes()[:8] == PNG_MAGIC
 
     # --resume-existing reruns only the failed runs (they fail again) and keeps the finished ones
@@ -169,13 +176,14 @@ def test_run_loop_with_fake_script_failures_and_resume(tmp_path):
 def test_real_tiny_run(tiny_model_dir, tmp_path):
     out = tmp_path / "out"
     proc = run_curves(
-        "--script", "grpo_agent.py", "--env", "vowels", "--iterations", 2, "--seeds", 1, "--schedules", "short", "adaptive",
-        "--out-dir", out, "--runs-dir", tmp_path / "runs",
+        "--script", "grpo_agent.py", "--env", "vowels", "--iterations", 2, "--seeds", 1, "--schedules", "short",
+        "adaptive", "--out-dir", out, "--runs-dir", tmp_path / "runs",
         "--", "--num-tasks", 2, "--group-size", 2, "--max-new-tokens", 2, "--model", tiny_model_dir, "--save-every", 0,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = curves.read_csv(out / "curves.csv")
-    assert [(r["schedule"], r["seed"], r["iteration"]) for r in rows] == [("short", 1, 0), ("short", 1, 1), ("adaptive", 1, 0), ("adaptive", 1, 1)]
+    assert [(r["schedule"], r["seed"], r["iteration"]) for r in rows] == [("short", 1, 0), ("short", 1, 1),
+                                                                          ("adaptive", 1, 0), ("adaptive", 1, 1)]
     assert all(0.0 <= r["success_rate"] <= 1.0 and r["rollout_s"] is not None for r in rows)
     assert [r["horizon"] for r in rows if r["schedule"] == "short"] == [2, 2]
     assert [r["horizon"] for r in rows if r["schedule"] == "adaptive"][0] == 2

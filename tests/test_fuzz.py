@@ -40,7 +40,8 @@ INFO_KEYS = {"success", "score", "action", "format_ok"}
 MAX_OBS_CHARS = MAX_REPLY_CHARS
 """No reply, however long, may make an observation longer than this (it would flood the context)."""
 SCALE = float(os.environ.get("CLEANAGENT_FUZZ_SCALE", "1"))
-EXAMPLES = {"babyai": 80, "sciworld": 20, "searchqa": 100, "textcraft": 100, "tooluse": 60, "vowels": 30, "webshop": 100}
+EXAMPLES = {"babyai": 80, "sciworld": 20, "searchqa": 100, "textcraft": 100, "tooluse": 60,
+            "vowels": 30, "webshop": 100}
 """Fuzzed episodes per env in the strict format; the lenient format gets half."""
 
 
@@ -316,19 +317,22 @@ FIXED = [
 ]
 FIXED_BY_ENV = {
     "textcraft": ["Action: get 99999999999 oak planks", "Action: craft -1 stick using 1 oak planks",
-                  "Action: get 1 " + "oak " * 4_000, "Action: craft 1 stick using " + ", ".join(["1 oak planks"] * 3_000),
-                  "Action: get 0 oak logs", "Action: get \u0661 oak logs", "Action: craft stick using"],
+                  "Action: get 1 " + "oak " * 4_000,
+                  "Action: craft 1 stick using " + ", ".join(["1 oak planks"] * 3_000), "Action: get 0 oak logs",
+                  "Action: get \u0661 oak logs", "Action: craft stick using"],
     "babyai": ["Action: go to the red ball 99999", "Action: pick up the blue key -1", "Action: drop",
                "Action: toggle and go through the grey door 999", "Action: go to the " + "red " * 5_000 + "ball"],
-    "sciworld": ["Action: look at " + "x" * 199, "Action: " + "x" * 201, "Action: 0", "Action: 99", "Action: reset task",
-                 "Action: move " + "a to " * 30 + "b", "Action: teleport to kitchen", "Action: focus on agent"],
+    "sciworld": ["Action: look at " + "x" * 199, "Action: " + "x" * 201, "Action: 0", "Action: 99",
+                 "Action: reset task", "Action: move " + "a to " * 30 + "b", "Action: teleport to kitchen",
+                 "Action: focus on agent"],
     "searchqa": ["<search>" + HUGE + "</search>", "<answer>" + HUGE + "</answer>", "<search>" * 5_000,
-                 "<search><answer>x</answer></search>", "<search></search>", "<answer> </answer>", "search[" + HUGE + "]",
-                 "<information>x</information>" * 1_000],
+                 "<search><answer>x</answer></search>", "<search></search>", "<answer> </answer>",
+                 "search[" + HUGE + "]", "<information>x</information>" * 1_000],
     "webshop": ["Action: search[" + HUGE + "]", "Action: click[  ]", "Action: click [  ]", "Action: click[]",
                 "Action: search[]", "Action: click[buy now]", "Action: click[" + "[" * 5_000 + "]",
                 "Action: search[" + "]" * 5_000],
-    "tooluse": ["<tool_call>{\"name\": 5}</tool_call>", "<tool_call>{\"name\": \"x\", \"arguments\": [1, 2]}</tool_call>",
+    "tooluse": ["<tool_call>{\"name\": 5}</tool_call>",
+                "<tool_call>{\"name\": \"x\", \"arguments\": [1, 2]}</tool_call>",
                 "<tool_call>{\"name\": \"x\", \"arguments\": \"{bad\"}</tool_call>", "<tool_call>{\"name\": \"x\"",
                 "<tool_call>" + json.dumps([{"name": "x", "arguments": {}}] * 500) + "</tool_call>",
                 "[TOOL_CALLS]" + "[" * 400, "{" * 10_000, "<tool_call>{\"name\": \"x\", \"arguments\": {\"a\": 1e999}}",
@@ -428,7 +432,8 @@ def test_bad_task_ids_raise_value_error(name, env_cache):
 
 
 SURROGATE_REPLIES = ["Action: \udcff inventory", "Action: search[\ud800]", "Action: click[\ud800]",
-                     "<search>\ud800</search>", "<answer>\udfff</answer>", "Action: get 1 \ud800", "\ud800Answer: \udc00"]
+                     "<search>\ud800</search>", "<answer>\udfff</answer>", "Action: get 1 \ud800",
+                     "\ud800Answer: \udc00"]
 
 
 @pytest.mark.parametrize("name", with_known_bugs(NAMES, SURROGATE_BUGS))
@@ -533,12 +538,15 @@ WEBSHOP_CASES = [
     ("attrs", {"B000LIPBA1": {"attributes": "long lasting"}}, "asin 'B000LIPBA1': 'attributes' must be a list of text"),
     ("attrs", {"B000LIPBA1": {"attributes": [None]}}, "'attributes[0]' must be text, got null"),
     ("attrs", {"B000LIPBA1": {"instruction": 5}}, "asin 'B000LIPBA1': 'instruction' must be text, got a number"),
-    ("attrs", {"B000LIPBA1": {"instruction": "x", "instruction_attributes": "y"}}, "'instruction_attributes' must be a list"),
+    ("attrs", {"B000LIPBA1": {"instruction": "x", "instruction_attributes": "y"}},
+     "'instruction_attributes' must be a list"),
     ("human", {"B000LIPBA1": "not a list"}, "asin 'B000LIPBA1': must map to a list of instructions"),
-    ("human", {"B000LIPBA1": [{"instruction_attributes": ["x"]}]}, "asin 'B000LIPBA1', instruction 1: 'instruction' must be text"),
+    ("human", {"B000LIPBA1": [{"instruction_attributes": ["x"]}]},
+     "asin 'B000LIPBA1', instruction 1: 'instruction' must be text"),
     ("human", {"B000LIPBA1": [3]}, "instruction 1: expected an object"),
     ("human", {"B000LIPBA1": [{"instruction": "x", "instruction_options": 3}]}, "'instruction_options' must be a list"),
-    ("human", {"B000LIPBA1": [{"instruction": "x", "instruction_options": {"size": [1]}}]}, "instruction_options['size']"),
+    ("human", {"B000LIPBA1": [{"instruction": "x", "instruction_options": {"size": [1]}}]},
+     "instruction_options['size']"),
     ("reviews", [{"reviews": []}], "record 1: expected an object with an 'asin'"),
     ("reviews", [{"asin": "B000LIPBA1", "reviews": {"a": 1}}], "record 1: reviews must be a list"),
 ]
@@ -581,7 +589,8 @@ QA_LINE = '{"question": "ok?", "golden_answers": ["x"]}'
     ("corpus", CORPUS_LINE, '{"id": "d2", "title": "\\ud800", "text": "x"}', "'title' is not valid Unicode"),
     ("corpus", CORPUS_LINE, '{"id": "d2", "title": "T", "text": "x \\udfff"}', "'text' is not valid Unicode"),
     ("corpus", CORPUS_LINE, '{"id": "\\ud800", "title": "T", "text": "x"}', "'id' is not valid Unicode"),
-    ("corpus", CORPUS_LINE, '{"id": "d2", "title": "T", "text": "x"', "not valid JSON (Expecting ',' delimiter at column"),
+    ("corpus", CORPUS_LINE, '{"id": "d2", "title": "T", "text": "x"',
+     "not valid JSON (Expecting ',' delimiter at column"),
     ("qa", QA_LINE, '{"question": "\\ud800?", "golden_answers": ["x"]}', "'question' is not valid Unicode"),
     ("qa", QA_LINE, '{"question": "q?", "golden_answers": ["\\udfff x"]}', "'golden_answers' is not valid Unicode"),
     ("qa", QA_LINE, '{"question": "q?", "golden_answers": ["x"], "hops": ' + "2" * 5_000 + "}", "not usable JSON"),

@@ -1,4 +1,5 @@
-"""bench/gpu_check.py on a tiny model on CPU: the runs, the parsing and the summary (the GPU numbers come from a GPU)."""
+"""bench/gpu_check.py on a tiny model on CPU: the runs, the parsing and the summary (the GPU numbers come from a
+GPU)."""
 
 import json
 
@@ -9,9 +10,9 @@ from bench import gpu_check
 
 def test_gpu_check_runs_and_summarises(tiny_model_dir, tmp_path):
     out = tmp_path / "gpu_check.json"
-    result = gpu_check.main(["--model", str(tiny_model_dir), "--env", "vowels", "--iterations", "2", "--num-tasks", "1", "--group-size", "2",
-                             "--max-new-tokens", "3", "--horizon", "1", "--max-episode-tokens", "256", "--micro-batch-tokens", "1024",
-                             "--dtype", "float32", "--out", str(out)])
+    result = gpu_check.main(["--model", str(tiny_model_dir), "--env", "vowels", "--iterations", "2", "--num-tasks", "1",
+                             "--group-size", "2", "--max-new-tokens", "3", "--horizon", "1", "--max-episode-tokens",
+                             "256", "--micro-batch-tokens", "1024", "--dtype", "float32", "--out", str(out)])
     assert json.loads(out.read_text())["backends"].keys() == {"hf", "vllm"}
     hf = result["backends"]["hf"]
     assert hf["returncode"] == 0, hf.get("error")

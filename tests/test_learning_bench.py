@@ -48,8 +48,8 @@ def test_end_to_end_on_a_tiny_model(tiny_model_dir, tmp_path):
     proc = subprocess.run(
         [sys.executable, "bench/learning.py", "--name", "tiny", "--seeds", "1", "2", "--results-dir", str(tmp_path),
          "--runs-dir", str(tmp_path / "runs"), "--plot", str(tmp_path / "tiny.png"), "--",
-         "--env", "vowels", "--model", str(tiny_model_dir), "--total-iterations", "2", "--eval-tasks", "3", "--eval-k", "2",
-         "--max-new-tokens", "4"], cwd=REPO, capture_output=True, text=True, timeout=600)
+         "--env", "vowels", "--model", str(tiny_model_dir), "--total-iterations", "2", "--eval-tasks", "3", "--eval-k",
+         "2", "--max-new-tokens", "4"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [record] = json.loads((tmp_path / "learning_tiny.json").read_text())
     assert record["env"] == "vowels" and record["algorithm"] == "grpo" and record["seeds"] == [1, 2]
@@ -60,6 +60,7 @@ def test_end_to_end_on_a_tiny_model(tiny_model_dir, tmp_path):
 
 
 def test_refuses_a_run_without_test_tasks(tmp_path):
-    proc = subprocess.run([sys.executable, "bench/learning.py", "--name", "x", "--results-dir", str(tmp_path), "--", "--env", "vowels"],
+    proc = subprocess.run([sys.executable, "bench/learning.py", "--name", "x", "--results-dir", str(tmp_path),
+                           "--", "--env", "vowels"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "--eval-tasks" in proc.stderr

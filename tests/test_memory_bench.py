@@ -11,7 +11,8 @@ from bench.memory import phase_peaks, rss_mb
 def test_phase_peaks_split_at_the_iteration_lines():
     samples = [(0.5, 100), (1.0, 300), (2.5, 900), (3.0, 400), (4.5, 700), (6.0, 200)]
     marks = [3.5, 5.0]  # the times the two iteration lines were printed; the evaluation before training ended at 2.0
-    assert phase_peaks(samples, 2.0, marks) == {"load+eval_before": 300, "iteration 0": 900, "iteration 1": 700, "eval_after": 200}
+    assert phase_peaks(samples, 2.0, marks) == {"load+eval_before": 300, "iteration 0": 900,
+                                                "iteration 1": 700, "eval_after": 200}
     assert phase_peaks(samples, None, marks) == {"iteration 0": 900, "iteration 1": 700, "eval_after": 200}
 
 

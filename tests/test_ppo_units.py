@@ -2,7 +2,6 @@
 multi-turn masks where observation tokens sit between the sampled tokens of consecutive turns;
 and an exact resume that includes the critic."""
 
-import inspect
 import math
 import subprocess
 import sys
@@ -11,10 +10,21 @@ from pathlib import Path
 import pytest
 import torch
 
-import grpo_agent
 import ppo_agent
-from ppo_agent import (Args, Critic, Episode, batch_values, clipped_value_loss, explained_variance, from_turns, gae_advantages, to_turns, token_rewards,
-                       turn_starts, with_cut_state)
+from ppo_agent import (
+    Args,
+    Critic,
+    Episode,
+    batch_values,
+    clipped_value_loss,
+    explained_variance,
+    from_turns,
+    gae_advantages,
+    to_turns,
+    token_rewards,
+    turn_starts,
+    with_cut_state,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,7 +74,8 @@ def test_token_gae_matches_loop_over_sampled_tokens(gamma, lam):
     adv, ret = gae_advantages(rewards, values, mask, gamma, lam)
     for i, row in enumerate(MASKS):
         sampled = [t for t, m in enumerate(row) if m]
-        expected = reference_gae([rewards[i, t].item() for t in sampled], [values[i, t].item() for t in sampled], gamma, lam)
+        expected = reference_gae([rewards[i, t].item() for t in sampled],
+                                 [values[i, t].item() for t in sampled], gamma, lam)
         for t in range(len(row)):
             if t in sampled:
                 k = sampled.index(t)
@@ -94,7 +105,8 @@ def test_gae_lambda_zero_is_one_step_td():
         sampled = [t for t, m in enumerate(row) if m]
         for k, t in enumerate(sampled):
             next_value = values[i, sampled[k + 1]].item() if k + 1 < len(sampled) else 0.0
-            assert adv[i, t].item() == pytest.approx(rewards[i, t].item() + 0.9 * next_value - values[i, t].item(), abs=1e-5)
+            assert adv[i, t].item() == pytest.approx(rewards[i, t].item() + 0.9 * next_value
+                                                     - values[i, t].item(), abs=1e-5)
 
 
 def test_terminal_reward_reaches_earlier_turns_across_observations():
@@ -120,10 +132,12 @@ def test_bootstrap_from_the_cut_state_matches_loop(level):
     terminal_adv, terminal_ret = gae_advantages(rewards, values, steps, 1.0, 0.9)
     for i in range(len(MASKS)):
         at = [t for t, m in enumerate(steps[i].tolist()) if m]
-        expected = reference_gae([rewards[i, t].item() for t in at], [values[i, t].item() for t in at], 1.0, 0.9, last[i].item())
+        expected = reference_gae([rewards[i, t].item() for t in at], [values[i, t].item() for t in at],
+                                 1.0, 0.9, last[i].item())
         terminal = reference_gae([rewards[i, t].item() for t in at], [values[i, t].item() for t in at], 1.0, 0.9)
         assert [adv[i, t].item() for t in at] == pytest.approx(expected, abs=1e-5)
-        assert [ret[i, t].item() for t in at] == pytest.approx([a + values[i, t].item() for a, t in zip(expected, at)], abs=1e-5)
+        assert [ret[i, t].item() for t in at] == pytest.approx([a + values[i, t].item()
+                                                                for a, t in zip(expected, at)], abs=1e-5)
         assert [terminal_adv[i, t].item() for t in at] == pytest.approx(terminal, abs=1e-5)
         assert (adv[i] == terminal_adv[i]).all() == (last[i].item() == 0.0)
     assert torch.equal(gae_advantages(rewards, values, steps, 1.0, 0.9, torch.zeros(4))[0], terminal_adv)
@@ -140,11 +154,14 @@ def test_the_critic_reads_the_cut_state_in_the_same_pass():
     critic = Critic(PositionBackbone(), 2)  # V = the position it is read at
     with torch.no_grad():
         critic.head.weight.copy_(torch.tensor([[1.0, 0.0]]))
-    cut = Episode(task_id=0, group=0, token_ids=list(range(10, 19)), loss_mask=[0, 0, 1, 1, 0, 0, 1, 1, 0], cut_observation=[7, 8, 9])
+    cut = Episode(task_id=0, group=0, token_ids=list(range(10, 19)), loss_mask=[0, 0, 1, 1, 0, 0, 1, 1, 0],
+                  cut_observation=[7, 8, 9])
     other = Episode(task_id=0, group=0, token_ids=list(range(10, 17)), loss_mask=[0, 1, 1, 0, 1, 0, 0])
     extended = with_cut_state(cut)
-    assert extended.token_ids[:9] == cut.token_ids and extended.token_ids[9:12] == [7, 8, 9] and len(extended.token_ids) == 13
-    assert extended.loss_mask == cut.loss_mask + [0, 0, 0, 1] and cut.token_ids == list(range(10, 19))  # the episode itself is untouched
+    assert (extended.token_ids[:9] == cut.token_ids and extended.token_ids[9:12] == [7, 8, 9]
+            and len(extended.token_ids) == 13)
+    # the episode itself is untouched
+    assert extended.loss_mask == cut.loss_mask + [0, 0, 0, 1] and cut.token_ids == list(range(10, 19))
     args = Args(micro_batch_tokens=4096)
     plain, none = batch_values(critic, [cut, other], args, "cpu")
     values, cut_values = batch_values(critic, [cut, other], args, "cpu", [True, False])
@@ -257,7 +274,8 @@ def test_critic_reads_the_state_before_each_sampled_token():
     critic = Critic(PositionBackbone(), 2)
     with torch.no_grad():
         critic.head.weight.copy_(torch.tensor([[1.0, 0.0]]))
-    assert critic(torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 3), torch.tensor([[0, 1, 0]])).tolist() == [[0.0, 0.0]]
+    assert critic(torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 3),
+                  torch.tensor([[0, 1, 0]])).tolist() == [[0.0, 0.0]]
     loss_mask = torch.tensor([[0, 0, 1, 1, 0, 0, 1, 0], [0, 1, 0, 0, 0, 0, 0, 0]])
     ids = torch.zeros_like(loss_mask)
     values = critic(ids, torch.ones_like(loss_mask), loss_mask)
@@ -273,7 +291,8 @@ def test_critic_reads_the_state_before_each_sampled_token():
 
 
 def run(*flags):
-    proc = subprocess.run([sys.executable, "ppo_agent.py", *map(str, flags)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "ppo_agent.py", *map(str, flags)], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return Path(proc.stdout.strip().splitlines()[-1].split("run folder: ")[1])
 
@@ -298,9 +317,9 @@ def test_resume_with_the_critic_equals_uninterrupted_run(tiny_model_dir, tmp_pat
 
 def test_turn_level_shared_backbone_runs(tiny_model_dir, tmp_path):
     """The other critic layout and GAE level, end to end: the value head on the policy's backbone."""
-    run_dir = run("--env", "vowels", "--model", tiny_model_dir, "--num-tasks", 2, "--group-size", 2, "--max-new-tokens", 3,
-                  "--horizons", 2, "--total-iterations", 1, "--shared-backbone", "--gae-level", "turn", "--kl-coef", 0.05,
-                  "--num-minibatches", 2, "--critic-learning-rate", 1e-3, "--runs-dir", tmp_path)
+    run_dir = run("--env", "vowels", "--model", tiny_model_dir, "--num-tasks", 2, "--group-size", 2, "--max-new-tokens",
+                  3, "--horizons", 2, "--total-iterations", 1, "--shared-backbone", "--gae-level", "turn", "--kl-coef",
+                  0.05, "--num-minibatches", 2, "--critic-learning-rate", 1e-3, "--runs-dir", tmp_path)
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     for name, tensor in state["model"].items():  # the critic's backbone is the policy's
         if name.startswith("model."):
@@ -312,18 +331,24 @@ def test_bootstrap_horizon_cut_end_to_end(tiny_model_dir, tmp_path):
     --bootstrap-horizon-cut changes nothing there; from the second on its value of the cut states enters the
     targets and the advantages, and the weights part from the terminal run's."""
     common = ["--env", "vowels", "--model", tiny_model_dir, "--num-tasks", 2, "--group-size", 4, "--max-new-tokens", 3,
-              "--horizons", 1, "--learning-rate", 1e-3, "--critic-learning-rate", 1e-2, "--format-reward", 0.5, "--save-every", 1]
-    one = [torch.load(run(*common, *flag, "--total-iterations", 1, "--runs-dir", tmp_path / f"one{k}") / "checkpoint.pt", weights_only=False)
+              "--horizons", 1, "--learning-rate", 1e-3, "--critic-learning-rate", 1e-2, "--format-reward",
+              0.5, "--save-every", 1]
+    one = [torch.load(run(*common, *flag, "--total-iterations", 1, "--runs-dir",
+                          tmp_path / f"one{k}") / "checkpoint.pt", weights_only=False)
            for k, flag in enumerate([[], ["--bootstrap-horizon-cut"]])]
     assert all(torch.equal(one[0]["critic"][name], one[1]["critic"][name]) for name in one[0]["critic"])
-    assert not torch.equal(one[0]["critic"]["head.bias"], torch.zeros_like(one[0]["critic"]["head.bias"]))  # the critic learnt something
-    two = [torch.load(run(*common, *flag, "--total-iterations", 2, "--runs-dir", tmp_path / f"two{k}") / "checkpoint.pt", weights_only=False)
+    # the critic learnt something
+    assert not torch.equal(one[0]["critic"]["head.bias"], torch.zeros_like(one[0]["critic"]["head.bias"]))
+    two = [torch.load(run(*common, *flag, "--total-iterations", 2, "--runs-dir",
+                          tmp_path / f"two{k}") / "checkpoint.pt", weights_only=False)
            for k, flag in enumerate([[], ["--bootstrap-horizon-cut"]])]
     assert not torch.equal(two[0]["critic"]["head.weight"], two[1]["critic"]["head.weight"])
 
 
-@pytest.mark.parametrize("flags, message", [({"gae_lambda": 1.5}, "--gae-lambda"), ({"critic_gae_lambda": -0.1}, "--critic-gae-lambda"), ({"gamma": 0.0}, "--gamma"),
-                                            ({"vf_clip": -0.1}, "--vf-clip"), ({"critic_learning_rate": 0.0}, "--critic-learning-rate")])
+@pytest.mark.parametrize("flags, message", [({"gae_lambda": 1.5}, "--gae-lambda"),
+                                            ({"critic_gae_lambda": -0.1}, "--critic-gae-lambda"),
+                                            ({"gamma": 0.0}, "--gamma"), ({"vf_clip": -0.1}, "--vf-clip"),
+                                            ({"critic_learning_rate": 0.0}, "--critic-learning-rate")])
 def test_bad_flags_fail_fast_naming_the_flag(flags, message):
     with pytest.raises(SystemExit, match=message):
         ppo_agent.validate_args(ppo_agent.Args(env="vowels", **flags))

@@ -1,13 +1,11 @@
 """Pure functions of reinforce_agent.py against plain reference loops, on hand-made multi-turn
 masks where observation tokens sit between the sampled tokens of consecutive turns."""
 
-import inspect
 import math
 
 import pytest
 import torch
 
-import grpo_agent
 import reinforce_agent
 from grpo_agent import grpo_advantages
 from reinforce_agent import discounted_returns, reinforce_pp_advantages, rloo_advantages, token_rewards, whiten
@@ -142,8 +140,10 @@ def test_rloo_token_advantages_on_multi_turn_masks():
         assert adv[i].tolist() == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("flags, message", [({"gamma": 0.0}, "--gamma"), ({"gamma": 1.5}, "--gamma"), ({"kl_coef": -1.0}, "--kl-coef"),
-                                            ({"baseline": "rloo", "group_size": 1}, "--baseline rloo needs --group-size >= 2")])
+@pytest.mark.parametrize("flags, message",
+                         [({"gamma": 0.0}, "--gamma"), ({"gamma": 1.5}, "--gamma"), ({"kl_coef": -1.0}, "--kl-coef"),
+                                            ({"baseline": "rloo", "group_size": 1},
+                                             "--baseline rloo needs --group-size >= 2")])
 def test_bad_flags_fail_fast_naming_the_flag(flags, message):
     with pytest.raises(SystemExit, match=message):
         reinforce_agent.validate_args(reinforce_agent.Args(env="vowels", **flags))

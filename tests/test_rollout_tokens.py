@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from envs.base import TextEnv
 from cleanagent_utils.chat import chat_ids
 from cleanagent_utils.samplers import KVSampler
+from envs.base import TextEnv
 from grpo_agent import Args, ChatFormat, Episode, rollout
 
 
@@ -27,7 +27,8 @@ class ScriptedEnv(TextEnv):
         self.replies.append(reply)
         self.t += 1
         done = self.t == 3
-        return f"Observation {self.t}: ok <b>\n  indented", float(done), done, False, {"success": done, "score": 0.0, "format_ok": True}
+        return (f"Observation {self.t}: ok <b>\n  indented", float(done), done, False,
+                {"success": done, "score": 0.0, "format_ok": True})
 
 
 def scripted_sampler(tokenizer, eot, replies):
@@ -47,7 +48,8 @@ def test_rollout_ids_equal_chat_template_of_final_conversation(tokenizer):
     args = Args(max_new_tokens=64, max_episode_tokens=2048, format_reward=0.0)
     replies = [("Thought: easy.\nAction: look", False), ("Action: cut off mid", True), ("Action: done", False)]
     env = ScriptedEnv()
-    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [env], [Episode(task_id=7, group=0)], horizon=5, args=args)[0]
+    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [env], [Episode(task_id=7, group=0)],
+                 horizon=5, args=args)[0]
 
     conversation = [
         {"role": "system", "content": env.instructions},
@@ -79,12 +81,14 @@ def test_horizon_and_token_budget_truncate(tokenizer):
     chat = ChatFormat(tokenizer)
     args = Args(max_new_tokens=8, max_episode_tokens=4096, format_reward=0.0)
     replies = [("a", False)] * 5
-    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=2, args=args)[0]
+    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()],
+                 [Episode(task_id=0, group=0)], horizon=2, args=args)[0]
     assert ep.turns == 2 and ep.truncated and not ep.success
 
     prompt_len = len(chat.prompt(ScriptedEnv.instructions, "Question 1 of task 0?", ScriptedEnv.demonstration))
     args = Args(max_new_tokens=8, max_episode_tokens=prompt_len + 12, format_reward=0.0)
-    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=5, args=args)[0]
+    ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, replies), chat, [ScriptedEnv()],
+                 [Episode(task_id=0, group=0)], horizon=5, args=args)[0]
     assert ep.truncated and ep.turns == 1 and len(ep.token_ids) <= args.max_episode_tokens
 
 
@@ -119,7 +123,8 @@ def test_failed_env_is_masked_not_raised(tokenizer):
     chat = ChatFormat(tokenizer)
     args = Args(max_new_tokens=8, format_reward=0.0)
     eps = [Episode(task_id=0, group=0), Episode(task_id=0, group=0)]
-    rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("x", False)] * 3), chat, [Broken(), ScriptedEnv()], eps, horizon=3, args=args)
+    rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("x", False)] * 3), chat, [Broken(), ScriptedEnv()], eps,
+            horizon=3, args=args)
     assert eps[0].failed and not eps[1].failed and eps[1].turns == 3
     assert "server went away" in eps[0].transcript[-1]
 
@@ -206,7 +211,8 @@ def test_non_finite_reward_masks_the_episode(tokenizer):
     chat = ChatFormat(tokenizer)
     args = Args(max_new_tokens=8, format_reward=0.0)
     eps = [Episode(task_id=0, group=0), Episode(task_id=0, group=0)]
-    rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("x", False)] * 3), chat, [NanRewardEnv(), ScriptedEnv()], eps, horizon=3, args=args)
+    rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("x", False)] * 3), chat, [NanRewardEnv(), ScriptedEnv()],
+            eps, horizon=3, args=args)
     assert eps[0].failed and "non-finite reward" in eps[0].transcript[-1]
     assert not eps[1].failed and eps[1].reward == 1.0
 
@@ -216,7 +222,8 @@ def test_identical_first_prompts_are_encoded_once(tiny_model_dir, tokenizer):
     greedy replies (first turn and, through the copied cache, the next) equal one sampler per prompt."""
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     fed = []
-    model.register_forward_pre_hook(lambda module, args, kwargs: fed.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    model.register_forward_pre_hook(lambda module, args,
+                                    kwargs: fed.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
     group = KVSampler(model, tokenizer.pad_token_id, tokenizer.eos_token_id, 0.0)
     prompts = [[1, 2, 3, 4], [5, 6], [1, 2, 3, 4], [5, 6], [1, 2, 3, 4]]
     first = group(prompts, [3] * 5)
@@ -269,9 +276,11 @@ def test_a_reply_ended_by_another_end_id_is_trained_and_closed_by_the_template(t
     chat = ChatFormat(tokenizer, [other_end])
     args = Args(max_new_tokens=16, format_reward=0.0)
     reply = tokenizer("Action: look", add_special_tokens=False)["input_ids"] + [other_end]
-    ep = rollout(lambda prompts, caps, stops=None: [reply for _ in prompts], chat, [ScriptedEnv()], [Episode(task_id=0, group=0)], horizon=1, args=args)[0]
+    ep = rollout(lambda prompts, caps, stops=None: [reply for _ in prompts], chat, [ScriptedEnv()],
+                 [Episode(task_id=0, group=0)], horizon=1, args=args)[0]
     start = ep.loss_mask.index(1)
-    assert ep.token_ids[start : start + len(reply)] == reply and ep.loss_mask[start : start + len(reply)] == [1] * len(reply)
+    assert (ep.token_ids[start : start + len(reply)] == reply
+            and ep.loss_mask[start : start + len(reply)] == [1] * len(reply))
     assert ep.token_ids[start + len(reply)] == chat.end_of_turn and ep.loss_mask[start + len(reply)] == 0
     assert sum(ep.loss_mask) == len(reply)
 
@@ -317,7 +326,8 @@ def test_rollout_hands_the_env_rule_to_the_sampler_on_the_decoded_reply(tiny_mod
 
 
 class FormatEnv(ScriptedEnv):
-    """Says done with reward 1 at turn `done_at` (never when None); turn t's action is well-formed when `well_formed[t]`."""
+    """Says done with reward 1 at turn `done_at` (never when None); turn t's action is well-formed when
+    `well_formed[t]`."""
 
     def __init__(self, done_at, well_formed):
         super().__init__()
@@ -326,7 +336,8 @@ class FormatEnv(ScriptedEnv):
     def step(self, reply):
         self.t += 1
         done = self.t == self.done_at
-        return "obs", float(done), done, False, {"success": done, "score": 0.0, "format_ok": self.well_formed[self.t - 1]}
+        return ("obs", float(done), done, False,
+                {"success": done, "score": 0.0, "format_ok": self.well_formed[self.t - 1]})
 
 
 def play(tokenizer, env, horizon, format_reward=0.1):
@@ -354,7 +365,8 @@ def test_finishing_beats_stalling_to_the_horizon(tokenizer):
     assert short.success and short.turns == 2 and short.format_reward == pytest.approx(0.05)
     assert short.total_reward > stalling.total_reward
     for coef in (0.1, 0.5, 0.99):  # as long as the coefficient is below the success reward of 1
-        short, stalling = play(tokenizer, FormatEnv(1, [False]), 30, coef), play(tokenizer, FormatEnv(None, [True] * 30), 30, coef)
+        short, stalling = (play(tokenizer, FormatEnv(1, [False]), 30, coef),
+                           play(tokenizer, FormatEnv(None, [True] * 30), 30, coef))
         assert short.total_reward > stalling.total_reward
 
 
@@ -377,7 +389,8 @@ def test_only_the_horizon_sets_horizon_cut(tokenizer):
 
     def ends(env, horizon, max_episode_tokens=4096):
         args = Args(max_new_tokens=8, max_episode_tokens=max_episode_tokens, format_reward=0.0)
-        ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env], [Episode(task_id=0, group=0)], horizon, args)[0]
+        ep = rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env],
+                     [Episode(task_id=0, group=0)], horizon, args)[0]
         return ep.turns, ep.truncated, ep.horizon_cut
 
     assert ends(ScriptedEnv(), horizon=2) == (2, True, True)  # the horizon: cut
@@ -397,7 +410,8 @@ def test_a_horizon_cut_keeps_the_state_it_was_cut_in(tokenizer):
 
     def play(env, horizon, max_episode_tokens=4096):
         args = Args(max_new_tokens=8, max_episode_tokens=max_episode_tokens, format_reward=0.0)
-        return rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env], [Episode(task_id=0, group=0)], horizon, args)[0]
+        return rollout(scripted_sampler(tokenizer, chat.end_of_turn, [("a", False)] * 5), chat, [env],
+                       [Episode(task_id=0, group=0)], horizon, args)[0]
 
     cut = play(ScriptedEnv(), horizon=2)
     assert cut.horizon_cut and cut.cut_observation == chat.observation("Observation 2: ok <b>\n  indented")
@@ -406,6 +420,7 @@ def test_a_horizon_cut_keeps_the_state_it_was_cut_in(tokenizer):
     assert play(EnvTruncatesEnv(2), horizon=2).cut_observation == []  # truncated by the env
     one = play(ScriptedEnv(), horizon=1)
     room = len(one.token_ids) + len(one.cut_observation) + 1  # what the next turn needed: a token more than the state
-    assert one.cut_observation and play(ScriptedEnv(), horizon=1, max_episode_tokens=room + 1).cut_observation == one.cut_observation
+    assert (one.cut_observation
+            and play(ScriptedEnv(), horizon=1, max_episode_tokens=room + 1).cut_observation == one.cut_observation)
     short = play(ScriptedEnv(), horizon=1, max_episode_tokens=room)
     assert short.horizon_cut and short.cut_observation == [] and short.token_ids == one.token_ids

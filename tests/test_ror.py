@@ -108,7 +108,8 @@ def test_judge_strings(answer, gold, expected):
     "answer, gold, expected",
     [
         ("B", "B", 1), ("(B) the steel", "B", 1), ("B. the steel", "B", 1), ("b", "B", 1), ("Option C", "C", 1),
-        ("The correct choice is (C)", "C", 1), ("A", "B", 0), ("A draw", "C", 0), ("A draw", "A", 0), ("the steel", "B", 0),
+        ("The correct choice is (C)", "C", 1), ("A", "B", 0), ("A draw", "C", 0), ("A draw", "A", 0),
+        ("the steel", "B", 0),
     ],
 )
 def test_judge_choices(answer, gold, expected):
@@ -155,7 +156,8 @@ def test_every_gold_answer_judges_correct_and_the_pair_answers_differ(pairs):
 
 def test_smoke_tiny_model(tiny_model_dir, tmp_path):
     out = tmp_path / "ror.json"
-    result = ror.main(["--model", str(tiny_model_dir), "--limit", "2", "--k", "2", "--max-new-tokens", "8", "--out", str(out)])
+    result = ror.main(["--model", str(tiny_model_dir), "--limit", "2", "--k", "2", "--max-new-tokens",
+                       "8", "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert set(result["overall"]) == {"pairs", "original", "modified", "loss"} and result["overall"]["pairs"] == 2
     for s in [result["overall"], *result["categories"].values()]:
@@ -173,5 +175,6 @@ def test_run_folder_is_accepted(tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "model").symlink_to(tiny_model_dir)
-    result = ror.main(["--model", str(run_dir), "--limit", "1", "--k", "1", "--max-new-tokens", "2", "--forced-correct"])
+    result = ror.main(["--model", str(run_dir), "--limit", "1", "--k", "1", "--max-new-tokens",
+                       "2", "--forced-correct"])
     assert result["model_path"] == str(run_dir / "model") and result["args"]["forced_correct"]

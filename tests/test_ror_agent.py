@@ -10,8 +10,6 @@ from collections import Counter
 
 import pytest
 
-from fresh_process import run_json
-
 import envs
 from bench import ror
 from envs.textcraft import PLAN_LENGTH_TOLERANCE, TextCraftEnv, recipe_book
@@ -19,6 +17,7 @@ from envs.webshop import WebShopEnv, generate_catalog, get_catalog
 from envs.webshop.catalog import NO_BUDGET
 from envs.webshop.perturb import invert_goal, inverted_goal
 from envs.webshop.reward import purchase_reward, score_purchase
+from fresh_process import run_json
 
 TC_TEST = TextCraftEnv.tasks("test")
 WS_TEST = WebShopEnv.tasks("test")
@@ -107,7 +106,8 @@ def test_recited_minecraft_recipes_fail():
             # the Minecraft command, with one concrete member for a category slot
             given = {}
             for ing in recipe.inputs:
-                name = ing.name if not ing.is_tag else next(m for m in book.members(ing.name) if m in book.recipes or book.base(m))
+                name = (ing.name if not ing.is_tag
+                        else next(m for m in book.members(ing.name) if m in book.recipes or book.base(m)))
                 given[name] = ing.count
             matched = env.book.match(recipe.output, given)
             assert matched is None or matched.count != recipe.count, (task_id, recipe.command)
@@ -177,13 +177,16 @@ def test_recited_purchase_scores_lower_under_the_inverted_goal():
     bought = catalog.by_asin[goal.asin]
     assert "price lower than 40.00" in goal.instruction and "price higher than 20.00" in inverted.instruction
     reward, breakdown = score_purchase(bought, inverted, goal.options)
-    assert not breakdown["price_ok"] and reward == pytest.approx(breakdown["r_type"] * (inverted.num_constraints) / (inverted.num_constraints + 1))
+    assert not breakdown["price_ok"] and reward == pytest.approx(
+        breakdown["r_type"] * (inverted.num_constraints) / (inverted.num_constraints + 1))
 
 
 def test_reward_of_inverted_constraints_by_hand():
-    common = dict(goal_attributes=["vegan"], product_attributes=["vegan"], title="t", bullets=[], description="", r_type=1.0)
+    common = dict(goal_attributes=["vegan"], product_attributes=["vegan"], title="t", bullets=[],
+                  description="", r_type=1.0)
     # price higher than 20: 25 passes, 20 and 15 fail; the upper bound still applies
-    assert purchase_reward(**common, goal_options={}, price_upper=NO_BUDGET, price_lower=20.0, price=25.0, selected_options={})[0] == 1.0
+    assert purchase_reward(**common, goal_options={}, price_upper=NO_BUDGET, price_lower=20.0,
+                           price=25.0, selected_options={})[0] == 1.0
     for price in (20.0, 15.0):
         assert purchase_reward(**common, goal_options={}, price_upper=NO_BUDGET, price_lower=20.0, price=price,
                                selected_options={})[0] == 0.5
@@ -234,7 +237,8 @@ def recite_sampler(plans: dict[str, list[str]]):
 
 def test_agent_probes_with_a_reciting_policy(monkeypatch, tiny_model_dir, tmp_path, capsys):
     plans, expected = {}, {}
-    for name, env, perturbed in (("textcraft", TextCraftEnv(), TextCraftEnv(perturb="recipes", action_format="lenient")),
+    for name, env, perturbed in (("textcraft", TextCraftEnv(),
+                                  TextCraftEnv(perturb="recipes", action_format="lenient")),
                                  ("webshop", WebShopEnv(), WebShopEnv(perturb="invert", action_format="lenient"))):
         expected[name] = []
         for task_id in envs.tasks(name, "test")[:2]:
@@ -245,8 +249,8 @@ def test_agent_probes_with_a_reciting_policy(monkeypatch, tiny_model_dir, tmp_pa
             expected[name].append(play(perturbed, task_id, plan)[1]["success"])
     monkeypatch.setattr(ror, "make_sampler", recite_sampler(plans))
     out = tmp_path / "agent.json"
-    result = ror.main(["--agent-envs", "textcraft", "webshop", "--model", str(tiny_model_dir), "--limit", "2", "--k", "2",
-                       "--out", str(out)])
+    result = ror.main(["--agent-envs", "textcraft", "webshop", "--model", str(tiny_model_dir), "--limit", "2", "--k",
+                       "2", "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     for name in ("textcraft", "webshop"):
         r = result["envs"][name]
@@ -259,12 +263,13 @@ def test_agent_probes_with_a_reciting_policy(monkeypatch, tiny_model_dir, tmp_pa
     assert not any(expected["webshop"]) and result["envs"]["webshop"]["replaced_goals"] == []
     printed = capsys.readouterr().out
     assert "| env | perturbation | tasks | k | original | perturbed | loss |" in printed
-    assert "| textcraft | recipes | 2 | 2 | 100.0 |" in printed and "| webshop | invert | 2 | 2 | 100.0 | 0.0 | +100.0 |" in printed
+    assert ("| textcraft | recipes | 2 | 2 | 100.0 |" in printed
+            and "| webshop | invert | 2 | 2 | 100.0 | 0.0 | +100.0 |" in printed)
 
 
 def test_agent_probes_smoke_on_the_tiny_model_and_bad_flags(tiny_model_dir):
-    result = ror.main(["--agent-envs", "textcraft", "webshop", "--model", str(tiny_model_dir), "--limit", "2", "--k", "1",
-                       "--max-new-tokens", "8", "--max-turns", "2", "--temperature", "1.0", "--no-demonstration"])
+    result = ror.main(["--agent-envs", "textcraft", "webshop", "--model", str(tiny_model_dir), "--limit", "2", "--k",
+                       "1", "--max-new-tokens", "8", "--max-turns", "2", "--temperature", "1.0", "--no-demonstration"])
     assert list(result["envs"]) == ["textcraft", "webshop"] and result["args"]["demonstration"] is False
     for r in result["envs"].values():
         assert r["n_tasks"] == 2 and r["max_turns"] == 2

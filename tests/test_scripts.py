@@ -164,6 +164,39 @@ def test_env_url_refuses_local_env_options(tmp_path):
     assert proc.returncode != 0 and "belong to the server" in proc.stderr
 
 
+def test_resume_continues_a_killed_run_with_its_own_arguments(tiny_model_dir, tmp_path):
+    """`--resume FOLDER` alone continues a killed 20-iteration run to iteration 20 and ends with the
+    uninterrupted run's parameters; a flag that would not apply is refused, naming it."""
+    import os
+    import signal
+
+    common = ["--env", "vowels", "--model", str(tiny_model_dir), "--num-tasks", "2", "--group-size", "2",
+              "--max-new-tokens", "3", "--horizons", "2", "--learning-rate", "1e-3", "--save-every", "5",
+              "--total-iterations", "20", "--eval-tasks", "0"]
+    full, _ = run_script("grpo_agent.py", *common, "--runs-dir", tmp_path / "full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    runs = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "grpo_agent.py", *common, "--runs-dir", str(runs)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if line.startswith('{"iteration": 7'):
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    (run_dir,) = list(runs.iterdir())
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["iteration"] == 5
+    refused, _ = run_script("grpo_agent.py", "--resume", run_dir, "--learning-rate", "0.1", timeout=300)
+    assert refused.returncode != 0 and "--learning-rate would not apply" in refused.stderr
+    resumed, records = run_script("grpo_agent.py", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [r["iteration"] for r in records] == list(range(5, 20))
+    final = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    reference = torch.load(run_dir_of(full) / "checkpoint.pt", weights_only=False)
+    assert final["iteration"] == 20 and final["args"]["total_iterations"] == 20
+    for name, tensor in reference["model"].items():
+        assert torch.equal(tensor, final["model"][name]), name
+
+
 def test_sigkill_at_any_point_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_path):
     """SIGKILL during rollout, update or a checkpoint write (kills at several delays after an iteration
     ends, plus a half-written temp checkpoint left behind): checkpoint.pt always loads, the resumed

@@ -5,23 +5,19 @@ hostile and random replies, determinism across processes, and the loaders for a 
 from __future__ import annotations
 
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from fresh_process import run_json
-
 import envs
 from envs.searchqa import SearchQAEnv, get_dataset, load_corpus, load_qa, normalize_answer, parse_reply
 from envs.searchqa.data import HOP_COUNTS
 from envs.searchqa.kb import MAX_WORDS
+from fresh_process import run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 INFO_KEYS = {"success", "score", "action", "format_ok"}
@@ -405,7 +401,8 @@ def test_identical_in_fresh_processes_with_other_hash_seeds(env):
     code = (
         "import hashlib, json; from envs.searchqa import SearchQAEnv as E, get_dataset; d = get_dataset(); e = E(); "
         "h = hashlib.sha256(json.dumps([[p.id, p.title, p.text] for p in d.passages] + "
-        "[[q.question, q.golden_answers, q.hops, q.split, q.expert_queries] for q in d.questions]).encode()).hexdigest(); "
+        "[[q.question, q.golden_answers, q.hops, q.split, q.expert_queries] for q in "
+        "d.questions]).encode()).hexdigest(); "
         f"obs = [e.reset(i)[0] for i in {ids}]; e.reset(3799); "
         "obs.append(e.step('<search>capital currency river</search>')[0]); "
         "print(json.dumps({'hash': h, 'obs': obs, 'test': E.tasks('test')}))"

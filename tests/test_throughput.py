@@ -11,8 +11,8 @@ import torch
 from bench import throughput
 
 EPISODES, TURNS, NEW_TOKENS = 3, 4, 3
-TINY = ["--episodes", str(EPISODES), "--turns", str(TURNS), "--max-new-tokens", str(NEW_TOKENS), "--repeats", "1", "--threads", "1",
-        "--num-prompts", "2", "--num-generations", "2", "--completion-tokens", "3", "--steps", "1"]
+TINY = ["--episodes", str(EPISODES), "--turns", str(TURNS), "--max-new-tokens", str(NEW_TOKENS), "--repeats", "1",
+        "--threads", "1", "--num-prompts", "2", "--num-generations", "2", "--completion-tokens", "3", "--steps", "1"]
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +25,8 @@ def keep_torch_threads():
 
 def test_parts_a_c_count_tokens_and_encoding_work(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "throughput.json"
-    result = throughput.main(["--model", str(tiny_model_dir), "--parts", "a", "c", "d", "--fixed-length", "--in-process",
-                              "--out", str(out), *TINY])
+    result = throughput.main(["--model", str(tiny_model_dir), "--parts", "a", "c", "d", "--fixed-length",
+                              "--in-process", "--out", str(out), *TINY])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert {"machine", "config", "arms", "a", "c", "d"} <= set(result) and "b" not in result
     assert {"cpu_count", "torch", "torch_threads", "device", "load_average_at_start"} <= set(result["machine"])
@@ -62,7 +62,8 @@ def test_parts_a_c_count_tokens_and_encoding_work(tiny_model_dir, tmp_path, caps
     # without reuse a turn encodes the whole history; with it only what the turn added (glue, observation)
     # and the reply's last token: the others were fed while sampling and stayed in the cache
     assert no_reuse["prefill_tokens"] == [EPISODES * c for c in context]
-    assert reuse["prefill_tokens"] == [EPISODES * context[0]] + [EPISODES * (b - a - (NEW_TOKENS - 1)) for a, b in zip(context, context[1:])]
+    assert reuse["prefill_tokens"] == [EPISODES * context[0]] + [EPISODES * (b - a - (NEW_TOKENS - 1))
+                                                                 for a, b in zip(context, context[1:])]
     assert reuse["prefill_last_over_first"] <= 1.0 < 2.0 <= no_reuse["prefill_last_over_first"]
     assert result["c"]["reuse_prefill_last_over_first"] == reuse["prefill_last_over_first"]
     assert len(reuse["turn_seconds"]) == len(no_reuse["turn_seconds"]) == TURNS
@@ -78,7 +79,8 @@ def test_part_a_natural_lengths_count_the_loss_mask(tiny_model_dir):
 
 def test_part_b_against_trl_and_plain_generate_in_both_precisions(tiny_model_dir, capsys):
     pytest.importorskip("trl", reason="TRL is not installed (pip install trl, see requirements.txt)")
-    result = throughput.main(["--model", str(tiny_model_dir), "--parts", "b", "--in-process", "--dtypes", "float32", "bf16-mixed", *TINY])
+    result = throughput.main(["--model", str(tiny_model_dir), "--parts", "b", "--in-process", "--dtypes",
+                              "float32", "bf16-mixed", *TINY])
     arms = result["arms"]
     assert set(arms) == {f"b.{k}/{d}" for k in ("ours", "trl", "plain") for d in ("float32", "bf16-mixed")}
     for key, arm in arms.items():
@@ -98,7 +100,8 @@ def test_part_b_against_trl_and_plain_generate_in_both_precisions(tiny_model_dir
     assert list(result["b"]) == ["float32", "bf16-mixed"]
     for dtype, b in result["b"].items():
         med = b["median_step_s"]
-        assert b["dtype"] == dtype and med == {k: arms[f"b.{k}/{dtype}"]["median_step_s"] for k in ("ours", "trl", "plain")}
+        assert (b["dtype"] == dtype
+                and med == {k: arms[f"b.{k}/{dtype}"]["median_step_s"] for k in ("ours", "trl", "plain")})
         assert b["ours_over_trl"] == pytest.approx(med["ours"] / med["trl"])
         assert b["ours_over_plain"] == pytest.approx(med["ours"] / med["plain"])
         assert b["trl_over_plain"] == pytest.approx(med["trl"] / med["plain"])
@@ -112,15 +115,18 @@ def test_part_b_against_trl_and_plain_generate_in_both_precisions(tiny_model_dir
 
 def test_fresh_subprocess_per_arm_reports_its_own_peak(tiny_model_dir):
     """Also: the precision reaches the subprocess through --arm-config (parts a and c run in the first of --dtypes)."""
-    result = throughput.main(["--model", str(tiny_model_dir), "--parts", "c", "d", *TINY, "--turns", "2", "--dtypes", "bf16-mixed", "float32"])
+    result = throughput.main(["--model", str(tiny_model_dir), "--parts", "c", "d", *TINY, "--turns", "2", "--dtypes",
+                              "bf16-mixed", "float32"])
     assert "subprocess" in result["d"]["method"] and result["c"]["dtype"] == "bf16-mixed"
     for name, arm in result["arms"].items():
         assert "error" not in arm and arm["peak_rss_mb"] > 50 and len(arm["turn_seconds"]) == 2
-        assert arm["dtype"] == "bf16-mixed" and arm["lm_head_dtypes"] == ["bfloat16"] and arm["param_dtypes"] == ["float32"]
+        assert (arm["dtype"] == "bf16-mixed" and arm["lm_head_dtypes"] == ["bfloat16"]
+                and arm["param_dtypes"] == ["float32"])
 
 
 def test_bad_flags_are_refused():
-    for argv in (["--parts", "d"], ["--num-generations", "1"], ["--turns", "0"], ["--dtypes", "bfloat16"], ["--dtypes"]):
+    for argv in (["--parts", "d"], ["--num-generations", "1"], ["--turns", "0"],
+                 ["--dtypes", "bfloat16"], ["--dtypes"]):
         with pytest.raises(SystemExit):
             throughput.parse_args(argv)
 
@@ -128,4 +134,5 @@ def test_bad_flags_are_refused():
 def test_dtypes_auto_is_resolved_once_each():
     auto = throughput.cleanagent_utils.models.resolve_dtype("auto", throughput.device())
     assert throughput.parse_args([]).dtypes == ["float32"]
-    assert throughput.parse_args(["--dtypes", "auto", "float32", "bf16-mixed", "auto"]).dtypes == list(dict.fromkeys([auto, "float32", "bf16-mixed"]))
+    assert throughput.parse_args(["--dtypes", "auto", "float32",
+                                  "bf16-mixed", "auto"]).dtypes == list(dict.fromkeys([auto, "float32", "bf16-mixed"]))

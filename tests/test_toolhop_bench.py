@@ -50,7 +50,8 @@ def run(monkeypatch, tiny_model_dir, data, tmp_path, replies_for_turn, *flags):
 
 
 def test_gold_policy_scores_by_hand(monkeypatch, tiny_model_dir, data, tmp_path):
-    result = run(monkeypatch, tiny_model_dir, data, tmp_path, lambda k: GOLD_REPLIES[min(k, 3)], "--max-new-tokens", "64")
+    result = run(monkeypatch, tiny_model_dir, data, tmp_path, lambda k: GOLD_REPLIES[min(k, 3)],
+                 "--max-new-tokens", "64")
     # task 0: all right; task 1 (gold answer "Reyes"): the answer "ahtraM" is wrong, and "reyes" is
     # not in the tool message before it either ("ahtraM")
     assert [e["correct"] for e in result["episodes"]] == [True, False]
@@ -66,28 +67,32 @@ def test_answer_in_the_tool_message_before_counts_and_errors_are_rated(monkeypat
                '<tool_call>{"name": "film_director", "arguments": {}}</tool_call>',
                '<tool_call>{"name": "film_director", "arguments": {"film": "Film X"}}</tool_call>',
                "I am done."]
-    result = run(monkeypatch, tiny_model_dir, data, tmp_path, lambda k: replies[min(k, 4)], "--max-new-tokens", "64", "--limit", "1")
+    result = run(monkeypatch, tiny_model_dir, data, tmp_path, lambda k: replies[min(k, 4)], "--max-new-tokens",
+                 "64", "--limit", "1")
     # the last tool message holds "Martha Reyes", not "ahtraM": wrong; 4 calls, one of each error kind
     assert result["accuracy"] == 0.0 and result["calls"] == 4
-    assert result["tool_hallucination_rate"] == result["parameter_hallucination_rate"] == result["missing_required_rate"] == 25.0
+    assert (result["tool_hallucination_rate"] == result["parameter_hallucination_rate"]
+            == result["missing_required_rate"] == 25.0)
     assert result["solve_p"] == 25.0 and result["solve_r"] == pytest.approx(100 / 3)
     ep = Episode(task_id=0, group=0, transcript=["[observation] Question: q", "[agent] x",
-                                                  '[observation] <tool_response>\n"ahtraM"\n</tool_response>', "[agent] done"])
+                                                 '[observation] <tool_response>\n"ahtraM"\n</tool_response>',
+                                                 "[agent] done"])
     assert toolhop.toolhop_correct("ahtraM", ep) and not toolhop.toolhop_correct("Martha", ep)
 
 
 def test_direct_setting_is_one_turn_and_turn_limit_holds(monkeypatch, tiny_model_dir, data, tmp_path):
     result = run(monkeypatch, tiny_model_dir, data, tmp_path, lambda k: "Answer: ahtraM", "--setting", "direct")
     assert result["accuracy"] == 50.0 and result["calls"] == 0 and result["mean_turns"] == 1
-    looping = run(monkeypatch, tiny_model_dir, data, tmp_path, lambda k: GOLD_REPLIES[0], "--max-turns", "3", "--max-new-tokens", "64")
+    looping = run(monkeypatch, tiny_model_dir, data, tmp_path, lambda k: GOLD_REPLIES[0], "--max-turns", "3",
+                  "--max-new-tokens", "64")
     # cut at 3 turns, never answering: task 1's gold "Reyes" is in the tool message before the last
     # reply ("Martha Reyes"), which ToolHop's matcher accepts; task 0's "ahtraM" is nowhere
     assert looping["mean_turns"] == 3 and [e["correct"] for e in looping["episodes"]] == [False, True]
 
 
 def test_smoke_on_the_tiny_model_and_bad_flags(tiny_model_dir, data, tmp_path, capsys):
-    result = toolhop.main(["--data", str(data), "--model", str(tiny_model_dir), "--max-new-tokens", "8", "--max-turns", "2",
-                           "--temperature", "1.0"])
+    result = toolhop.main(["--data", str(data), "--model", str(tiny_model_dir), "--max-new-tokens", "8", "--max-turns",
+                           "2", "--temperature", "1.0"])
     assert set(result) >= {"accuracy", "solve_p", "solve_r", "solve_f1", "tool_hallucination_rate", "n", "per_scenario"}
     assert "| all |" in capsys.readouterr().out
     with pytest.raises(SystemExit):

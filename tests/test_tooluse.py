@@ -33,7 +33,8 @@ def sandbox():
 HOSTILE = {
     "add": "def add(a, b):\n    return a + b",
     "loop": "def loop():\n    while True:\n        pass",
-    "stubborn": "def stubborn():\n    while True:\n        try:\n            while True:\n                pass\n        except BaseException:\n            pass",
+    "stubborn": "def stubborn():\n    while True:\n        try:\n            while True:\n                pass\n       "
+                " except BaseException:\n            pass",
     "alloc": "def alloc():\n    return len(bytearray(10 * 2**30))",
     "grow": "def grow():\n    x = []\n    while True:\n        x.append(' ' * 10**7)",
     "forker": "import os\ndef forker():\n    while True:\n        os.fork()",
@@ -44,7 +45,8 @@ HOSTILE = {
     "sock": "import socket\ndef sock():\n    socket.create_connection(('127.0.0.1', 9))",
     "exits": "import sys\ndef exits():\n    sys.exit(3)",
     "hard_exit": "import os\ndef hard_exit():\n    os._exit(7)",
-    "scratch": "def scratch():\n    with open('notes.txt', 'w') as f:\n        f.write('ok')\n    return open('notes.txt').read()",
+    "scratch": "def scratch():\n    with open('notes.txt', 'w') as f:\n        f.write('ok')\n    return "
+               "open('notes.txt').read()",
     "pid": "import os\ndef pid():\n    return os.getpid()",
     "noisy": "def noisy():\n    print('this must not corrupt the protocol')\n    return {'a': [1, 2]}",
 }
@@ -52,9 +54,10 @@ HOSTILE = {
 
 @pytest.mark.parametrize("tool, expected", [
     ("loop", "time limit"), ("stubborn", "time limit"), ("alloc", "memory"), ("grow", "memory"),
-    ("forker", "os.fork is not allowed"), ("system", "os.system is not allowed"), ("popen", "subprocess.Popen is not allowed"),
-    ("passwd", "'/etc/passwd' is not allowed"), ("write_outside", "is not allowed"), ("sock", "socket"),
-    ("exits", "SystemExit"), ("hard_exit", "exited with code 7"),
+    ("forker", "os.fork is not allowed"), ("system", "os.system is not allowed"),
+    ("popen", "subprocess.Popen is not allowed"), ("passwd", "'/etc/passwd' is not allowed"),
+    ("write_outside", "is not allowed"), ("sock", "socket"), ("exits", "SystemExit"),
+    ("hard_exit", "exited with code 7"),
 ])
 def test_hostile_tool_is_contained_and_reported(sandbox, tool, expected):
     assert sandbox.load(HOSTILE) == {}
@@ -137,9 +140,11 @@ def test_sandbox_fresh_namespace_per_load_and_bad_definitions(sandbox):
 
 
 def test_parse_tool_calls_formats():
-    two = '<tool_call>{"name": "a", "arguments": {"x": 1}}</tool_call> then <tool_call>{"name": "b", "arguments": "{\\"y\\": 2}"}</tool_call>'
+    two = ('<tool_call>{"name": "a", "arguments": {"x": 1}}</tool_call> then <tool_call>{"name": "b", "arguments": '
+           '"{\\"y\\": 2}"}</tool_call>')
     parsed = parse_tool_calls(two)
-    assert parsed.calls == [{"name": "a", "arguments": {"x": 1}}, {"name": "b", "arguments": {"y": 2}}] and parsed.strict
+    assert (parsed.calls == [{"name": "a", "arguments": {"x": 1}}, {"name": "b", "arguments": {"y": 2}}]
+            and parsed.strict)
     unclosed = parse_tool_calls('<tool_call>\n{"name": "a", "arguments": {}}')
     assert unclosed.calls == [{"name": "a", "arguments": {}}]
     bad = parse_tool_calls("<tool_call>{'name': 'a'}</tool_call>")
@@ -157,7 +162,8 @@ def test_parse_tool_calls_formats():
 
 
 def test_check_call_kinds():
-    schemas = {"f": {"type": "function", "function": {"name": "f", "parameters": {"properties": {"a": {}, "b": {}}, "required": ["a"]}}}}
+    schemas = {"f": {"type": "function",
+                     "function": {"name": "f", "parameters": {"properties": {"a": {}, "b": {}}, "required": ["a"]}}}}
     assert check_call({"name": "f", "arguments": {"a": 1}}, schemas) == (None, None)
     assert check_call({"name": "g", "arguments": {}}, schemas)[0] == "tool_hallucination"
     assert check_call({"name": "f", "arguments": {"a": 1, "z": 2}}, schemas)[0] == "parameter_hallucination"
@@ -180,7 +186,8 @@ def test_render_tools_names_every_parameter():
     text = render_tools([{"type": "function", "function": {"name": "f", "description": "does f", "parameters": {
         "properties": {"a": {"type": "string", "description": "the a", "enum": ["x", "y"]}, "b": {"type": "integer"}},
         "required": ["a"]}}}])
-    assert "- f: does f" in text and "a (string, required): the a One of: x, y." in text and "b (integer, optional)" in text
+    assert ("- f: does f" in text and "a (string, required): the a One of: x, y." in text
+            and "b (integer, optional)" in text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,7 +198,8 @@ def test_render_tools_names_every_parameter():
 def test_sample_loads_every_scenario_and_every_tool_runs_in_the_sandbox():
     tasks = load_tasks(SAMPLE)
     assert len(tasks) == 20
-    assert sorted({t.scenario for t in tasks}) == ["multi_hop", "parallel_multi_hop", "parallel_single_hop", "single_hop"]
+    assert sorted({t.scenario for t in tasks}) == ["multi_hop", "parallel_multi_hop",
+                                                   "parallel_single_hop", "single_hop"]
     dummy = {"string": "x", "integer": 1, "number": 1.0, "boolean": False, "array": [], "object": {}}
     with Sandbox(timeout=10) as box:
         calls = 0
@@ -201,7 +209,8 @@ def test_sample_loads_every_scenario_and_every_tool_runs_in_the_sandbox():
             for schema in task.tools:
                 function = schema["function"]
                 properties = function["parameters"]["properties"]
-                arguments = {p: dummy.get(properties.get(p, {}).get("type"), "x") for p in function["parameters"]["required"]}
+                arguments = {p: dummy.get(properties.get(p, {}).get("type"), "x")
+                             for p in function["parameters"]["required"]}
                 ok, text = box.call(function["name"], arguments)
                 assert isinstance(text, str) and text
                 calls += 1
@@ -217,7 +226,8 @@ GOLD = [
     (16, [[("political_successor_finder", {"political_figure": "Emir Nawaf Al-Ahmad Al-Jaber Al-Sabah",
                                            "date_of_transition": "2023-12-16", "country": "Kuwait"})]],
      "Answer: Mishal Al-Ahmad Al-Jaber Al-Sabah.", [1.0, 1.0]),
-    (11, [[("eu_language_analyzer", {})], [("international_organization_language_info", {"organization": "United Nations"})]],
+    (11, [[("eu_language_analyzer", {})],
+          [("international_organization_language_info", {"organization": "United Nations"})]],
      "Answer: 35", [1.0, 1.0, 1.0]),
 ]
 
@@ -258,18 +268,24 @@ def test_ftrl_rewards_and_metrics_for_imperfect_episodes():
         _, r, done, _, info = env.step("<tool_call>{bad json}</tool_call>")
         assert r == -0.3 and not done and "not valid JSON" in info["error"]
         # a wrong call (p = 1, q = 0), a hallucinated parameter, then the right call (p = 1, q = 1)
-        _, r1, _, _, _ = env.step(calls_reply([("election_results_analyzer", {"election_date": "2020-01-01", "country": "Serbia",
-                                                                               "political_entity": "SNS", "election_type": "local"})]))
+        _, r1, _, _, _ = env.step(calls_reply([("election_results_analyzer", {"election_date": "2020-01-01",
+                                                                              "country": "Serbia",
+                                                                              "political_entity": "SNS",
+                                                                              "election_type": "local"})]))
         _, r2, _, _, info = env.step(calls_reply([("election_results_analyzer", {"year": 2023})]))
-        assert (r1, r2) == (0.0, 0.0) and info["parameter_hallucination"] == 1 and "has no parameter 'year'" in info["error"]
-        _, r3, _, _, _ = env.step(calls_reply([("election_results_analyzer", {"election_date": "2023-12-17", "country": "Serbia",
-                                                                               "political_entity": "SNS", "election_type": "parliamentary"})]))
+        assert ((r1, r2) == (0.0, 0.0) and info["parameter_hallucination"] == 1
+                and "has no parameter 'year'" in info["error"])
+        _, r3, _, _, _ = env.step(calls_reply([("election_results_analyzer", {"election_date": "2023-12-17",
+                                                                              "country": "Serbia",
+                                                                              "political_entity": "SNS",
+                                                                              "election_type": "parliamentary"})]))
         assert r3 == 1.0
         _, r4, done, _, info = env.step("Answer: 130")
         assert r4 == 0.5 and done and not info["success"]  # every sub-answer found, wrong answer
         # calls = bad markup 1 + 3 calls = 4; solved 1; sub-answers 1
         assert info["calls"] == 4 and info["solved"] == 1
-        assert info["solve_p"] == pytest.approx(1 / 4) and info["solve_r"] == 1.0 and info["solve_f1"] == pytest.approx(2 / 5)
+        assert (info["solve_p"] == pytest.approx(1 / 4) and info["solve_r"] == 1.0
+                and info["solve_f1"] == pytest.approx(2 / 5))
     finally:
         env.close()
 
@@ -281,7 +297,8 @@ def test_solve_f1_reward_sums_to_the_episode_solve_f1():
         env.reset(12)
         rewards = [env.step(calls_reply([("historical_event_info_retriever", {"event_name": "explosion at Prüm"})]))[1]]
         rewards.append(env.step(calls_reply([("nope", {})]))[1])
-        rewards.append(env.step(calls_reply([("historical_event_info_retriever", {"event_name": "Kemi Bloody Thursday"})]))[1])
+        rewards.append(env.step(calls_reply([("historical_event_info_retriever",
+                                              {"event_name": "Kemi Bloody Thursday"})]))[1])
         *_, info = env.step("Answer: 14")
         assert sum(rewards) == pytest.approx(info["solve_f1"]) == pytest.approx(2 * 2 / (3 + 2))
         assert info["tool_hallucination"] == 1
@@ -316,11 +333,15 @@ TOOLHOP = {
                  "What is Martha reversed?": "ahtraM"},
     "tools": {
         "Who directed Film X?": {"name": "film_director", "description": "director of a film",
-                                 "parameters": {"type": "object", "properties": {"film": {"type": "string"}}, "required": ["film"]}},
+                                 "parameters": {"type": "object", "properties": {"film": {"type": "string"}},
+                                                "required": ["film"]}},
         "What is the first name of Martha Reyes?": {"name": "first_name", "description": "first name of a person",
-                                                    "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+                                                    "parameters": {"type": "object",
+                                                                   "properties": {"name": {"type": "string"}},
+                                                                   "required": ["name"]}},
         "What is Martha reversed?": {"name": "reverse", "description": "reverse a string",
-                                     "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+                                     "parameters": {"type": "object", "properties": {"text": {"type": "string"}},
+                                                    "required": ["text"]}},
     },
     "functions": [
         "def film_director(film):\n    return {'Film X': 'Martha Reyes'}.get(film, 'unknown film')",
@@ -351,8 +372,10 @@ def test_toolhop_record_loads_and_plays(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ('{"codes": "{}", "tools": "[]"', "toolset.jsonl:2: not valid JSON"),
     ('{"question": "q"}', "toolset.jsonl:2: neither FTRL"),
-    ('{"question": "q", "answer": "a", "sub_task": {}, "tools": {}, "functions": ["x = 1"]}', "toolset.jsonl:2: a function source defines no"),
-    ('{"messages": [{"role": "user", "content": "q"}], "codes": "{}", "tools": "[{]", "unsolved_set": "{}", "answer": "a"}',
+    ('{"question": "q", "answer": "a", "sub_task": {}, "tools": {}, "functions": ["x = 1"]}',
+     "toolset.jsonl:2: a function source defines no"),
+    ('{"messages": [{"role": "user", "content": "q"}], "codes": "{}", "tools": "[{]", "unsolved_set": '
+     '"{}", "answer": "a"}',
      "toolset.jsonl:2: field 'tools' is not valid JSON"),
 ])
 def test_malformed_files_fail_with_file_and_line(tmp_path, content, message):

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from fresh_process import run_json
 
 import envs
 from envs.webshop import WebShopEnv, get_catalog, load_original_catalog, vocab
@@ -23,6 +18,7 @@ from envs.webshop.reward import (
     title_nouns,
     type_reward,
 )
+from fresh_process import run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLY = "Thought: next step.\nAction: {}"
@@ -330,9 +326,9 @@ def test_registry_makes_webshop():
 def reward_of(**overrides):
     parts = dict(
         goal_attributes=["long lasting", "cruelty free"], goal_options={"flavor": "cherry"}, price_upper=20.0,
-        price=12.99, selected_options={"flavor": "cherry"}, product_attributes=["long lasting", "cruelty free", "spf 15"],
-        title="Honeyleaf Everyday Lip Balm", bullets=["MOISTURIZING: soft lips"], description="A balm for dry lips.",
-        r_type=1.0,
+        price=12.99, selected_options={"flavor": "cherry"},
+        product_attributes=["long lasting", "cruelty free", "spf 15"], title="Honeyleaf Everyday Lip Balm",
+        bullets=["MOISTURIZING: soft lips"], description="A balm for dry lips.", r_type=1.0,
     )
     parts.update(overrides)
     return purchase_reward(**parts)[0]
@@ -360,7 +356,8 @@ def test_reward_option_mismatch():
     assert reward_of(selected_options={"flavor": "vanilla"}) == pytest.approx(3 / 4)
     assert reward_of(selected_options={}) == pytest.approx(3 / 4)
     two = {"flavor": "cherry", "pack": "pack of 4"}
-    assert reward_of(goal_options=two, selected_options={"flavor": "cherry", "pack": "pack of 12"}) == pytest.approx(4 / 5)
+    assert reward_of(goal_options=two,
+                     selected_options={"flavor": "cherry", "pack": "pack of 12"}) == pytest.approx(4 / 5)
     assert reward_of(goal_options=two, selected_options=two) == 1.0
 
 
@@ -416,20 +413,22 @@ def write_original_fixture(tmp_path: Path) -> dict[str, Path]:
          "category": "beauty", "query": "lip balm", "product_category": "Beauty & Personal Care › Skin Care › Lips",
          "full_description": "A nourishing lip balm with beeswax.", "small_description": ["Long lasting", "Natural"],
          "pricing": "$8.99", "images": ["x.jpg"],
-         "customization_options": {"Flavor Name": [{"value": "Cherry", "image": None}, {"value": "Mint/Vanilla", "image": None}]},
+         "customization_options": {"Flavor Name": [{"value": "Cherry", "image": None},
+                                                   {"value": "Mint/Vanilla", "image": None}]},
          "Reviews": [{"title": "Nice", "stars": "5", "review": "Love it"}], "average_rating": 4.6},
         {"asin": "B000SHOES2", "name": "Trail Running Shoes for Men", "category": "fashion", "query": "running shoes",
          "product_category": "Clothing, Shoes & Jewelry › Men › Shoes", "full_description": "Light trail shoes.",
          "small_description": "Breathable mesh upper", "pricing": "$40.00$60.00",
-         "customization_options": {"Size": [{"value": "9"}, {"value": "10"}], "Color": [{"value": "Black"}, {"value": "Blue"}]}},
+         "customization_options": {"Size": [{"value": "9"}, {"value": "10"}],
+                                   "Color": [{"value": "Black"}, {"value": "Blue"}]}},
         {"asin": "nan", "name": "broken", "pricing": ""},
         {"asin": "B000GRANO3", "name": "Organic Granola, Gluten Free", "category": "grocery", "query": "granola",
          "product_category": "Grocery › Breakfast › Granola", "full_description": "", "small_description": [],
          "pricing": "", "customization_options": None},
     ]
     attrs = {
-        "B000LIPBA1": {"attributes": ["long lasting", "natural ingredients"], "instruction": "i want a long lasting lip balm",
-                       "instruction_attributes": ["long lasting"]},
+        "B000LIPBA1": {"attributes": ["long lasting", "natural ingredients"],
+                       "instruction": "i want a long lasting lip balm", "instruction_attributes": ["long lasting"]},
         "B000SHOES2": {"attributes": ["breathable"], "instruction": "i need breathable running shoes",
                        "instruction_attributes": ["breathable"]},
     }

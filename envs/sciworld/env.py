@@ -105,7 +105,8 @@ class SciWorldEnv(TextEnv):
     instructions = INSTRUCTIONS
     demonstration = (
         (
-            "Your task is to find a(n) animal. First, focus on the thing. Then, move it to the red box in the kitchen.\n\n"
+            "Your task is to find a(n) animal. First, focus on the thing. Then, move it to the red box in "
+            "the kitchen.\n\n"
             "This room is called the hallway. In it, you see:\n\tthe agent\n\ta substance called air\n\ta picture\n"
             "You also see:\n\tA door to the green house (that is open)\n\tA door to the kitchen (that is open)",
             "Thought: Animals are often outside; the green house leads there.\nAction: go to green house",

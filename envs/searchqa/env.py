@@ -51,15 +51,19 @@ DATASET_OPTIONS = ("seed", "corpus_path", "qa_path")
 
 INSTRUCTIONS = """\
 Answer the question by searching an encyclopedia. In each reply, think briefly, then give exactly one action:
-- <search>query</search> searches the encyclopedia. The three best passages come back between <information> and </information>.
+- <search>query</search> searches the encyclopedia. The three best passages come back between \
+<information> and </information>.
 - <answer>answer</answer> gives your final answer: only the name, place or year, nothing else.
-You may search as many times as you need. Many questions need several searches: find the first fact, then search for the name you found. If an answer is wrong, you are told so and may keep searching.
+You may search as many times as you need. Many questions need several searches: find the first fact, \
+then search for the name you found. If an answer is wrong, you are told so and may keep searching.
 Example:
 Question: In which city was the founder of Brindle Press born?
 Reply: First I need the founder of Brindle Press. <search>Brindle Press founded</search>
-<information>Doc 1(Title: Brindle Press) Brindle Press is a publishing house founded in 1921 by Osa Terwin. ...</information>
+<information>Doc 1(Title: Brindle Press) Brindle Press is a publishing house founded in 1921 by Osa Terwin. \
+...</information>
 Reply: Osa Terwin founded it. Now I need where Osa Terwin was born. <search>Osa Terwin born</search>
-<information>Doc 1(Title: Osa Terwin) Osa Terwin (1890-1961) was a novelist. She was born in Lusk in 1890 ...</information>
+<information>Doc 1(Title: Osa Terwin) Osa Terwin (1890-1961) was a novelist. She was born in Lusk in 1890 \
+...</information>
 Reply: <answer>Lusk</answer>"""
 
 EXPECTED = "one <search>query</search> to search, or <answer>short answer</answer> to answer."
@@ -193,7 +197,8 @@ class SearchQAEnv(TextEnv):
     demonstration = (
         ("Question: In which city was the founder of Varnel Books born?",
          "I need the founder of Varnel Books first. <search>Varnel Books founded</search>"),
-        ("<information>Doc 1(Title: Varnel Books) Varnel Books is a publisher that Oda Prenn founded in 1961.</information>",
+        ("<information>Doc 1(Title: Varnel Books) Varnel Books is a publisher that Oda Prenn founded in "
+         "1961.</information>",
          "The founder is Oda Prenn. <search>Oda Prenn born</search>"),
         ("<information>Doc 1(Title: Oda Prenn) Oda Prenn is a writer who was born in Lusk Harbor.</information>",
          "<answer>Lusk Harbor</answer>"),

@@ -401,7 +401,8 @@ def build_world(seed: int = 0) -> World:
         k.facts["leader"] = next(holders).idx
 
     # works; creators drawn from people not holding an office
-    office = {o.facts["head"] for o in orgs} | {c.facts["mayor"] for c in cities} | {k.facts["leader"] for k in countries}
+    office = ({o.facts["head"] for o in orgs} | {c.facts["mayor"] for c in cities}
+              | {k.facts["leader"] for k in countries})
     free = [p for p in people if p.idx not in office and 1850 <= p.year <= 1990]
     rng.shuffle(free)
     occupation: dict[int, str] = {}
@@ -483,7 +484,8 @@ def _write_passages(w: World, rng, countries, cities, people, orgs, works, famil
         sents = [(intro, [(p, "birth_year")]),
                  (f"{born} {studied}", [(p, "birthplace"), (p, "birth_year"), (p, "educated_at")])]
         extra = []
-        sibs = [s for s in families[p.name.split()[-1]] if s.idx != p.idx and s.facts["birthplace"] != p.facts["birthplace"]]
+        sibs = [s for s in families[p.name.split()[-1]] if s.idx != p.idx
+                and s.facts["birthplace"] != p.facts["birthplace"]]
         if sibs:
             s = sibs[0]
             rel = "brother" if s.sub == "he" else "sister"
@@ -538,7 +540,8 @@ def _write_passages(w: World, rng, countries, cities, people, orgs, works, famil
                  (rng.choice([f"It is headquartered in {hq}.", f"{o.name} is headquartered in {hq}."]),
                   [(o, "headquarters")])]
         extra = []
-        twins = [t for t in by_stem[o.name.split()[0]] if t.idx != o.idx and t.facts["headquarters"] != o.facts["headquarters"]]
+        twins = [t for t in by_stem[o.name.split()[0]] if t.idx != o.idx
+                 and t.facts["headquarters"] != o.facts["headquarters"]]
         if twins:
             t = twins[0]
             extra.append((f"It is not to be confused with {t.name}, {article(ORG_KINDS[t.sub][1])} based in "
@@ -568,7 +571,8 @@ def _write_passages(w: World, rng, countries, cities, people, orgs, works, famil
         k = E[c.facts["country"]]
         size = rng.choice(SIZES)
         if c.idx in capital_of:
-            first = f"{c.name} is the capital of {k.name} and is located in the {rng.choice(DIRECTIONS)} of the country."
+            first = (f"{c.name} is the capital of {k.name} and is located in the {rng.choice(DIRECTIONS)} "
+                     "of the country.")
             facts = [(c, "country"), (k, "capital")]
         else:
             first = rng.choice([f"{c.name} is {article(size)} city located in {k.name}.",
@@ -600,7 +604,8 @@ def _write_passages(w: World, rng, countries, cities, people, orgs, works, famil
                  (f"The currency of {k.name} is the {k.facts['currency']}.", [(k, "currency")])]
         rows.append((k.name, sents, 0))
         leader = E[k.facts["leader"]]
-        sents = [(rng.choice([f"The head of state of {k.name} is {leader.name}, in office since {2000 + rng.randint(1, 23)}.",
+        sents = [(rng.choice([f"The head of state of {k.name} is {leader.name}, in office since "
+                              f"{2000 + rng.randint(1, 23)}.",
                               f"{leader.name} has been head of state of {k.name} since {2000 + rng.randint(1, 23)}."]),
                   [(k, "leader")]),
                  (f"{k.name} became independent in {rng.randint(1700, 1960)}.", []),
@@ -627,7 +632,8 @@ def _write_passages(w: World, rng, countries, cities, people, orgs, works, famil
                 extra.append((f"It is based on the novel of the same name by {name(novel.facts['creator'])}.", []))
             extra.append((f"It was filmed in {setting}.", []))
         else:
-            sents = [(f"{work.name} is the {rng.choice(ORDINALS)} studio album recorded by {creator}.", [(work, "creator")]),
+            sents = [(f"{work.name} is the {rng.choice(ORDINALS)} studio album recorded by {creator}.",
+                      [(work, "creator")]),
                      (f"It was released in {work.year} on the {pub} label.", [(work, "year"), (work, "publisher")])]
             extra.append((f"Parts of it were recorded in {setting}.", []))
             extra.append((f'Its lead single is "{rng.choice(ADJECTIVES).title()} {rng.choice(NOUNS).title()}".', []))

@@ -28,8 +28,10 @@ import signal
 import sys
 
 # modules tool code commonly uses, imported before the audit hook so their files are already read
+# isort: off
 import calendar, collections, copy, datetime, decimal, fractions, functools, itertools, math  # noqa: E401,F401
 import random, re, statistics, string, time, typing, uuid  # noqa: E401,F401
+# isort: on
 
 try:  # optional, only if installed
     import pytz  # noqa: F401
@@ -73,7 +75,8 @@ def _audit(event, args):
             writing = True
         roots = (SANDBOX_DIR,) if writing else (SANDBOX_DIR, *READ_ROOTS)
         if not _inside(path, roots):
-            raise PermissionError(f"sandbox: access to {os.fsdecode(path)!r} is not allowed (files only inside the sandbox directory)")
+            raise PermissionError(f"sandbox: access to {os.fsdecode(path)!r} is not allowed (files only inside the "
+                                  "sandbox directory)")
     elif event in PATH_EVENTS:
         for path in args[:2]:
             if isinstance(path, (str, bytes, os.PathLike)) and not _inside(path, (SANDBOX_DIR,)):
@@ -136,7 +139,9 @@ def main():
             if not callable(fn):
                 reply = {"ok": False, "text": f"unknown tool {name!r}"}
             elif not isinstance(arguments, dict):
-                reply = {"ok": False, "text": f"arguments must be a JSON object of parameter names to values, got {type(arguments).__name__}"}
+                reply = {"ok": False,
+                         "text": "arguments must be a JSON object of parameter names to values, got "
+                                 f"{type(arguments).__name__}"}
             else:
                 try:
                     inspect.signature(fn).bind(**arguments)

@@ -64,7 +64,8 @@ _INSTRUCTIONS = {
     "direct": "You answer questions directly from your own knowledge, without tools.",
 }
 _CALL_FORMAT = (
-    "\nTo call a tool, write <tool_call>{\"name\": \"tool_name\", \"arguments\": {\"parameter\": \"value\"}}</tool_call>. "
+    "\nTo call a tool, write <tool_call>{\"name\": \"tool_name\", \"arguments\": {\"parameter\": "
+    "\"value\"}}</tool_call>. "
     "You may make several calls in one reply. Each result comes back in <tool_response> tags. "
     "When you know the answer, reply without any tool call as: Answer: <the short answer>"
 )
@@ -165,13 +166,15 @@ def check_call(call: dict, schemas: dict[str, dict]) -> tuple[str | None, str | 
     if name not in schemas:
         return "tool_hallucination", f"there is no tool named {name!r}; the tools are: {', '.join(schemas)}"
     if not isinstance(arguments, dict):
-        return "parameter_hallucination", f"the arguments must be a JSON object of parameter names to values, got {json.dumps(arguments)[:80]}"
+        return ("parameter_hallucination",
+                f"the arguments must be a JSON object of parameter names to values, got {json.dumps(arguments)[:80]}")
     parameters = schemas[name]["function"]["parameters"]
     properties = parameters.get("properties", {})
     unknown = [a for a in arguments if a not in properties]
     if unknown:
         return "parameter_hallucination", (
-            f"{name} has no parameter {', '.join(map(repr, unknown))}; its parameters are: {', '.join(properties) or 'none'}"
+            f"{name} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
+            f"{', '.join(properties) or 'none'}"
         )
     missing = [p for p in parameters.get("required", []) if p not in arguments]
     if missing:
@@ -281,12 +284,14 @@ class ToolUseEnv(TextEnv):
 
     @property
     def demonstration(self):
-        question = "Question: In which year was the author of the novel 'The Glass Orchard' born? (example tools: book_author(title), person_birth_year(name))"
+        question = ("Question: In which year was the author of the novel 'The Glass Orchard' born? (example tools: "
+                    "book_author(title), person_birth_year(name))")
         if self.setting == "direct":
             return ((question, "Thought: I recall the novel's author and her birth year.\nAnswer: 1931"),)
         return (
             (question, '<tool_call>{"name": "book_author", "arguments": {"title": "The Glass Orchard"}}</tool_call>'),
-            ('<tool_response>\n"Mara Velde"\n</tool_response>', '<tool_call>{"name": "person_birth_year", "arguments": {"name": "Mara Velde"}}</tool_call>'),
+            ('<tool_response>\n"Mara Velde"\n</tool_response>',
+             '<tool_call>{"name": "person_birth_year", "arguments": {"name": "Mara Velde"}}</tool_call>'),
             ("<tool_response>\n1931\n</tool_response>", "Answer: 1931"),
         )
 
@@ -306,7 +311,8 @@ class ToolUseEnv(TextEnv):
         self.tools_text = render_tools(self.tools) if self.tools else ""
         self.load_errors = self.sandbox.load(self.task.codes) if self.tools else {}
         self.unsolved = {name: list(answers) for name, answers in self.task.gold.items()}
-        self.stats = dict(calls=0, solved=0, tool_hallucination=0, parameter_hallucination=0, missing_required=0, turns=0)
+        self.stats = dict(calls=0, solved=0, tool_hallucination=0, parameter_hallucination=0,
+                          missing_required=0, turns=0)
         self.last_tool_output = ""
         self.paid_f1 = 0.0
         self.done, self.last_success = False, False
@@ -358,11 +364,13 @@ class ToolUseEnv(TextEnv):
         if self.task is None:
             raise RuntimeError("call reset(task_id) before step()")
         if self.done:  # as every env: a reply after the end changes nothing
-            return "The episode is over.", 0.0, True, False, self._info(success=self.last_success, action=None, format_ok=False)
+            return ("The episode is over.", 0.0, True, False,
+                    self._info(success=self.last_success, action=None, format_ok=False))
         reply = (reply if isinstance(reply, str) else "" if reply is None else str(reply))[:MAX_REPLY_CHARS]
         reply = reply.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates into tools or observations
         self.stats["turns"] += 1
-        parsed = parse_tool_calls(reply, self.schemas, self.action_format == "lenient") if self.tools else ParsedCalls([], [], False, False)
+        parsed = (parse_tool_calls(reply, self.schemas, self.action_format == "lenient") if self.tools
+                  else ParsedCalls([], [], False, False))
         f1_before = self._solve_f1()
 
         if parsed.calls or parsed.errors:
@@ -377,7 +385,8 @@ class ToolUseEnv(TextEnv):
             if len(parsed.calls) > MAX_CALLS_PER_TURN:
                 outputs.append(("", f"only the first {MAX_CALLS_PER_TURN} calls of a reply are executed"))
             calls_made = len(parsed.calls[:MAX_CALLS_PER_TURN]) + len(parsed.errors[:MAX_CALLS_PER_TURN])
-            observation = "\n".join(f"<tool_response>\n{text[:MAX_RESULT_CHARS]}\n</tool_response>" for _, text in outputs)
+            observation = "\n".join(f"<tool_response>\n{text[:MAX_RESULT_CHARS]}\n</tool_response>"
+                                    for _, text in outputs)
             self.last_tool_output = observation
             executed = [o for o in outputs if not o[1].startswith("an error occurred")]
             if self.reward_mode == "ftrl":
@@ -387,7 +396,8 @@ class ToolUseEnv(TextEnv):
             else:
                 reward = 0.0
             info = self._info(
-                success=False, action=json.dumps(parsed.calls[:MAX_CALLS_PER_TURN], ensure_ascii=False, default=str)[:500],
+                success=False,
+                action=json.dumps(parsed.calls[:MAX_CALLS_PER_TURN], ensure_ascii=False, default=str)[:500],
                 format_ok=parsed.strict and len(executed) == len(outputs),
                 messages=[{"role": "tool", "name": name, "content": text[:MAX_RESULT_CHARS]} for name, text in outputs],
             )
@@ -420,7 +430,8 @@ class ToolUseEnv(TextEnv):
         # a well-formed final turn has an answer, and in the mandatory setting comes after at least one call
         # (otherwise a format bonus would pay the model for skipping the tools)
         format_ok = bool(answer) and (self.setting != "mandatory" or self.stats["calls"] > 0)
-        info = self._info(success=success, action=f"answer: {answer[:200]}", format_ok=format_ok, correct=correct, answer=answer)
+        info = self._info(success=success, action=f"answer: {answer[:200]}", format_ok=format_ok,
+                          correct=correct, answer=answer)
         if not reply.strip():
             info["error"] = "The reply was empty."
         return "The episode is over.", float(reward), True, False, info

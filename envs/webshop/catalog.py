@@ -156,7 +156,8 @@ class Catalog:
         bodies = rng.sample(vocab.REVIEW_BODIES, n)
         return tuple(
             Review(title, rng.randint(3, 5),
-                   body.format(type=kind, attribute=rng.choice(product.attributes) if product.attributes else "well made"))
+                   body.format(type=kind,
+                               attribute=rng.choice(product.attributes) if product.attributes else "well made"))
             for title, body in zip(titles, bodies)
         )
 

@@ -233,7 +233,8 @@ def _attribute_record(raw, where: str) -> dict:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected an object with 'attributes', 'instruction' and "
                          f"'instruction_attributes', got {_json_type(raw)}")
-    return {"attributes": _texts(raw.get("attributes"), where, "attributes"), **_instruction(raw, where, required=False)}
+    return {"attributes": _texts(raw.get("attributes"), where, "attributes"),
+            **_instruction(raw, where, required=False)}
 
 
 def _human_record(raw, where: str) -> list[dict]:
@@ -243,7 +244,8 @@ def _human_record(raw, where: str) -> list[dict]:
     entries = []
     for j, e in enumerate(raw, 1):
         if not isinstance(e, dict):
-            raise ValueError(f"{where}, instruction {j}: expected an object with 'instruction' text, got {_json_type(e)}")
+            raise ValueError(f"{where}, instruction {j}: expected an object with 'instruction' text, got "
+                             f"{_json_type(e)}")
         entries.append(_instruction(e, f"{where}, instruction {j}", required=True))
     return entries
 
@@ -270,7 +272,8 @@ def load_original_catalog(
             where = f"{reviews_path}, record {j}"
             if not isinstance(entry, dict) or not isinstance(entry.get("asin"), str):
                 raise ValueError(f"{where}: expected an object with an 'asin' text and 'reviews'")
-            reviews_by_asin[entry["asin"]] = (_reviews(entry.get("reviews"), where), _rating(entry.get("average_rating")))
+            reviews_by_asin[entry["asin"]] = (_reviews(entry.get("reviews"), where),
+                                              _rating(entry.get("average_rating")))
 
     rng = random.Random(f"prices:{seed}")
     products: list[Product] = []

@@ -115,7 +115,8 @@ def sub_page(instruction: str, product, kind: str, reviews=()) -> Page:
         bullets = [f"- {shorten(b, BULLET_CHARS)}" for b in product.bullets[:MAX_BULLETS] if b.strip()]
         content = "\n".join(bullets) or "(no features listed)"
     else:
-        shown = [f"- {r.score}/5 {shorten(r.title, 60)}: {shorten(r.body, REVIEW_CHARS)}" for r in reviews[:MAX_REVIEWS]]
+        shown = [f"- {r.score}/5 {shorten(r.title, 60)}: {shorten(r.body, REVIEW_CHARS)}"
+                 for r in reviews[:MAX_REVIEWS]]
         content = "\n".join(shown) or "(no reviews yet)"
     return Page(kind, f"{_header(instruction)}\n{head}\n{content}", (BACK_TO_SEARCH, PREV_PAGE))
 

@@ -12,7 +12,8 @@ SEARCH_RETURN_N = 50
 
 class ProductSearch(BM25Index):
     def __init__(self, products):
-        super().__init__([" ".join((p.title, " ".join(p.bullets), p.description, " ".join(p.attributes))) for p in products])
+        super().__init__([" ".join((p.title, " ".join(p.bullets), p.description,
+                                    " ".join(p.attributes))) for p in products])
 
     def search(self, keywords: str, k: int = SEARCH_RETURN_N) -> list[int]:
         """Indices of the top-`k` products for `keywords` (best first; ties by catalog order)."""
