@@ -29,7 +29,7 @@ import contextlib
 import gc
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -37,16 +37,16 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from cleanagent_utils.batching import (batch_logprobs, clipped_step, global_totals, micro_batch_passes, micro_batches,
-                                       minibatches, pad_batch, token_logprobs)
+from cleanagent_utils.batching import (batch_logprobs, batch_values, clipped_step, global_totals, micro_batch_passes,
+                                       minibatches, token_logprobs)
 from cleanagent_utils.chat import ChatFormat
 from cleanagent_utils.distributed import (average_gradients, full_optimizer_state, full_parameters, full_state_dict,
                                           gather, load_optimizer_state, rank_share, wrap_model)
 from cleanagent_utils.evaluation import HeldOutEval
 from cleanagent_utils.models import (EMBEDDED_MODEL, autocast, enable_gradient_checkpointing, load_model, load_policy,
                                      lora_config, save_final_model)
-from cleanagent_utils.runs import (check_args, horizon_of, log_iteration, make_env, release_freed_memory,
-                                   seed_everything, start_run, task_splits)
+from cleanagent_utils.runs import (check_args, explained_variance, horizon_of, log_iteration, make_env,
+                                   release_freed_memory, seed_everything, start_run, task_splits)
 from cleanagent_utils.samplers import logprob_diffs, make_sampler, sync_weights
 
 
@@ -463,15 +463,6 @@ def clipped_value_loss(values, old_values, returns, vf_clip: float) -> tuple[tor
     return 0.5 * torch.max(unclipped, clipped), clipped > unclipped
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
-    """1 - Var(R - V) / Var(R) over the masked entries (nan when Var(R) is 0), as CleanRL logs it."""
-    m = mask.bool()
-    y, v = returns[m], values[m]
-    if y.numel() == 0 or y.var(unbiased=False) == 0:
-        return float("nan")
-    return float(1 - (y - v).var(unbiased=False) / y.var(unbiased=False))
-
-
 def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str) -> torch.Tensor:
     """Per-token estimate of KL(pi || pi_ref) from samples of pi (Schulman's k1, k2, k3)."""
     log_ratio = logprobs - ref_logprobs
@@ -510,34 +501,6 @@ def clipped_policy_loss(logprobs, old_logprobs, advantages, clip_coef):
     ratio = torch.exp(logprobs - old_logprobs)
     loss = -torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef) * advantages)
     return loss, ratio
-
-
-def with_cut_state(ep: Episode) -> Episode:
-    """A copy of a horizon-cut episode for the critic to read V(the state it was cut in) from: the last
-    observation (`cut_observation`, mask 0), then one placeholder token with mask 1, so that the critic,
-    which reads the state before each masked-in token, reads that state at the sequence's new last position
-    but one. The tokens after the sequence change no value before them (causal attention)."""
-    return replace(ep, token_ids=ep.token_ids + ep.cut_observation + [0],
-                   loss_mask=ep.loss_mask + [0] * len(ep.cut_observation) + [1])
-
-
-@torch.no_grad()
-def batch_values(critic, episodes: list[Episode], args: Args, device,
-                 bootstrap: list[bool] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Per-episode critic values [len-1] (0 off the sampled tokens), without gradients, micro-batched; and [N] on
-    the CPU the value of the state a horizon cut left each episode in where `bootstrap` says so, else 0."""
-    bootstrap = bootstrap or [False] * len(episodes)
-    seqs = [with_cut_state(ep) if b else ep for ep, b in zip(episodes, bootstrap)]  # the same forward pass reads both
-    out, cut_values = [None] * len(episodes), torch.zeros(len(episodes))
-    for mb in micro_batches([len(s.token_ids) for s in seqs], args.micro_batch_tokens):
-        ids, attn, mask = pad_batch([seqs[i] for i in mb], device)
-        with autocast(args.dtype, device):
-            values = critic(ids, attn, mask)
-        for row, i in enumerate(mb):
-            out[i] = values[row, : len(episodes[i].token_ids) - 1]
-            if bootstrap[i]:
-                cut_values[i] = values[row, len(seqs[i].token_ids) - 2].float().cpu()
-    return out, cut_values
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ update written for one process takes the same step on N."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -145,3 +146,31 @@ def clipped_step(optimizer, param_groups: list[list], max_norm: float) -> tuple[
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return [float(n) for n in norms], applied
+
+
+def with_cut_state(ep):
+    """A copy of a horizon-cut episode for the critic to read V(the state it was cut in) from: the last
+    observation (`cut_observation`, mask 0), then one placeholder token with mask 1, so that the critic,
+    which reads the state before each masked-in token, reads that state at the sequence's new last position
+    but one. The tokens after the sequence change no value before them (causal attention)."""
+    return replace(ep, token_ids=ep.token_ids + ep.cut_observation + [0],
+                   loss_mask=ep.loss_mask + [0] * len(ep.cut_observation) + [1])
+
+
+@torch.no_grad()
+def batch_values(critic, episodes: list, args, device,
+                 bootstrap: list[bool] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per-episode critic values [len-1] (0 off the sampled tokens), without gradients, micro-batched; and [N] on
+    the CPU the value of the state a horizon cut left each episode in where `bootstrap` says so, else 0."""
+    bootstrap = bootstrap or [False] * len(episodes)
+    seqs = [with_cut_state(ep) if b else ep for ep, b in zip(episodes, bootstrap)]  # the same forward pass reads both
+    out, cut_values = [None] * len(episodes), torch.zeros(len(episodes))
+    for mb in micro_batches([len(s.token_ids) for s in seqs], args.micro_batch_tokens):
+        ids, attn, mask = pad_batch([seqs[i] for i in mb], device)
+        with autocast(args.dtype, device):
+            values = critic(ids, attn, mask)
+        for row, i in enumerate(mb):
+            out[i] = values[row, : len(episodes[i].token_ids) - 1]
+            if bootstrap[i]:
+                cut_values[i] = values[row, len(seqs[i].token_ids) - 2].float().cpu()
+    return out, cut_values

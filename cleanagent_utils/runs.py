@@ -302,3 +302,12 @@ def check_args(args, method_checks: list[tuple[bool, str]]) -> None:
             names = [p for p in accepted if p not in ("self", "action_format")]
             raise SystemExit(f"error: --env-options: env {args.env!r} has no option {key!r}; its options are: "
                              f"{', '.join(names) or 'none'}")
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 - Var(R - V) / Var(R) over the masked entries (nan when Var(R) is 0), as CleanRL logs it."""
+    m = mask.bool()
+    y, v = returns[m], values[m]
+    if y.numel() == 0 or y.var(unbiased=False) == 0:
+        return float("nan")
+    return float(1 - (y - v).var(unbiased=False) / y.var(unbiased=False))

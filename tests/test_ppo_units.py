@@ -11,19 +11,18 @@ import pytest
 import torch
 
 import ppo_agent
+from cleanagent_utils.batching import batch_values, with_cut_state
+from cleanagent_utils.runs import explained_variance
 from ppo_agent import (
     Args,
     Critic,
     Episode,
-    batch_values,
     clipped_value_loss,
-    explained_variance,
     from_turns,
     gae_advantages,
     to_turns,
     token_rewards,
     turn_starts,
-    with_cut_state,
 )
 
 REPO = Path(__file__).resolve().parents[1]
