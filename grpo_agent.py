@@ -486,12 +486,12 @@ if __name__ == "__main__":
         times = {"rollout": time.time() - t0}
 
         # ADVANTAGES: GRPO, over the episodes whose env did not fail (a group is on one rank)
-        trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
-        rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
-        advantages = (grpo_advantages(rewards, torch.tensor([ep.group for ep in trainable])) if trainable
+        trained = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
+        rewards = torch.tensor([ep.total_reward for ep in trained], dtype=torch.float32)
+        advantages = (grpo_advantages(rewards, torch.tensor([ep.group for ep in trained])) if trained
                       else torch.zeros(0))
         token_advantages = [a.to(device).expand(len(ep.token_ids) - 1)
-                            for a, ep in zip(advantages, trainable)]  # one per episode
+                            for a, ep in zip(advantages, trained)]  # one per episode
 
         # UPDATE: PPO-clip on sampled tokens; old log-probs are only needed when the weights move
         # between minibatches (with one epoch and one minibatch the ratio is exactly 1)
@@ -500,24 +500,24 @@ if __name__ == "__main__":
         need_old = args.update_epochs * args.num_minibatches > 1
         diffs = []  # vLLM: |engine - trainer| log-prob per sampled token
         with full_parameters(model):  # FSDP2: the ranks run different numbers of these forward passes
-            old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
+            old_logprobs = batch_logprobs(model, trained, args, device) if need_old and trained else None
             # LoRA: the base is the reference
             with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
-                ref_logprobs = (batch_logprobs(ref_model, trainable, args, device)
-                                if ref_model is not None and trainable else None)
+                ref_logprobs = (batch_logprobs(ref_model, trained, args, device)
+                                if ref_model is not None and trained else None)
             # the trainer's view of what the engine sampled, before the weights move
-            if args.rollout_backend == "vllm" and trainable:
-                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None
-                                      else batch_logprobs(model, trainable, args, device))
-        stats, skipped_updates = update(train_model, optimizer, params, trainable, token_advantages, old_logprobs,
+            if args.rollout_backend == "vllm" and trained:
+                diffs = logprob_diffs(trained, old_logprobs if old_logprobs is not None
+                                      else batch_logprobs(model, trained, args, device))
+        stats, skipped_updates = update(train_model, optimizer, params, trained, token_advantages, old_logprobs,
                                         ref_logprobs, args, device)
         times["update"] = time.time() - t0
         release_freed_memory()  # the activations' memory, before the next rollout
 
         # LOGGING
-        sampled_tokens = sum(sum(ep.loss_mask[1:]) for ep in trainable)
+        sampled_tokens = sum(sum(ep.loss_mask[1:]) for ep in trained)
         advantage_abs = (float(sum(a.abs() * sum(ep.loss_mask[1:])
-                                   for a, ep in zip(advantages, trainable))), sampled_tokens)
+                                   for a, ep in zip(advantages, trained))), sampled_tokens)
         metrics = log_iteration(run, progress, iteration, episodes, horizon, stats, skipped_updates, advantage_abs,
                                 times, sum(sum(ep.loss_mask) for ep in episodes), diffs)
 

@@ -649,33 +649,33 @@ if __name__ == "__main__":
         t0 = time.time()
         model.train()
         critic.train()
-        trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
-        rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
+        trained = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
+        rewards = torch.tensor([ep.total_reward for ep in trained], dtype=torch.float32)
         need_old = args.update_epochs * args.num_minibatches > 1 or ref_model is not None
         diffs = []  # vLLM: |engine - trainer| log-prob per sampled token
         # FSDP2: the ranks run different numbers of these forward passes
         with full_parameters(model), full_parameters(critic):
-            old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
+            old_logprobs = batch_logprobs(model, trained, args, device) if need_old and trained else None
             # LoRA: the base is the reference
             with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
-                ref_logprobs = (batch_logprobs(ref_model, trainable, args, device)
-                                if ref_model is not None and trainable else None)
+                ref_logprobs = (batch_logprobs(ref_model, trained, args, device)
+                                if ref_model is not None and trained else None)
             # the trainer's view of what the engine sampled, before the weights move
-            if args.rollout_backend == "vllm" and trainable:
-                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None
-                                      else batch_logprobs(model, trainable, args, device))
-            bootstrap = [args.bootstrap_horizon_cut and bool(ep.cut_observation) for ep in trainable]
-            old_values, cut_values = (batch_values(critic, trainable, args, device, bootstrap) if trainable
+            if args.rollout_backend == "vllm" and trained:
+                diffs = logprob_diffs(trained, old_logprobs if old_logprobs is not None
+                                      else batch_logprobs(model, trained, args, device))
+            bootstrap = [args.bootstrap_horizon_cut and bool(ep.cut_observation) for ep in trained]
+            old_values, cut_values = (batch_values(critic, trained, args, device, bootstrap) if trained
                                       else (None, None))
         advantages, returns, value_masks, kl = [], [], [], None
         advantage_abs, value_targets = (0.0, 0.0), (torch.zeros(0), torch.zeros(0))
-        if trainable:
-            width = max(len(ep.token_ids) for ep in trainable) - 1
+        if trained:
+            width = max(len(ep.token_ids) for ep in trained) - 1
 
             def padded(rows):
                 return torch.stack([torch.nn.functional.pad(r.cpu(), (0, width - len(r))) for r in rows])
 
-            token_mask = padded([torch.tensor(ep.loss_mask[1:], dtype=torch.float32) for ep in trainable])
+            token_mask = padded([torch.tensor(ep.loss_mask[1:], dtype=torch.float32) for ep in trained])
             kl = (padded([kl_penalty(o, r, args.kl_estimator) for o, r in zip(old_logprobs, ref_logprobs)])
                   if ref_model is not None else None)
             step_rewards, values = token_rewards(rewards, token_mask, kl, args.kl_coef), padded(old_values)
@@ -692,9 +692,9 @@ if __name__ == "__main__":
             token_adv = from_turns(step_adv, token_mask) if args.gae_level == "turn" else step_adv
             if args.norm_adv:
                 token_adv = whiten(token_adv, token_mask)
-            advantages = [token_adv[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trainable)]
-            returns = [step_returns[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trainable)]
-            value_masks = [steps[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trainable)]
+            advantages = [token_adv[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trained)]
+            returns = [step_returns[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trained)]
+            value_masks = [steps[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trained)]
             value_targets = (values[steps.bool()], step_returns[steps.bool()])  # for the explained variance
             advantage_abs = (float((token_adv.abs() * token_mask).sum()), float(token_mask.sum()))
         elif args.norm_adv:
@@ -702,7 +702,7 @@ if __name__ == "__main__":
 
         # UPDATE: PPO-clip on sampled tokens (with one epoch, one minibatch and no KL the ratio is exactly 1),
         # clipped value loss on the critic's steps
-        stats, skipped_updates = update(train_model, train_critic, optimizer, params, critic_params, trainable,
+        stats, skipped_updates = update(train_model, train_critic, optimizer, params, critic_params, trained,
                                         advantages, returns, value_masks, old_logprobs, old_values, args, device)
         if kl is not None:  # the rollout policy's KL to the reference, paid in the rewards
             stats["reward_kl"] = [float((kl * token_mask).sum() / token_mask.sum())]

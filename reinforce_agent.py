@@ -541,29 +541,29 @@ if __name__ == "__main__":
         # (old log-probs are otherwise only needed when the weights move between minibatches)
         t0 = time.time()
         model.train()
-        trainable = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
-        rewards = torch.tensor([ep.total_reward for ep in trainable], dtype=torch.float32)
-        group_ids = torch.tensor([ep.group for ep in trainable])
+        trained = [ep for ep in episodes if not ep.failed and sum(ep.loss_mask) > 0]
+        rewards = torch.tensor([ep.total_reward for ep in trained], dtype=torch.float32)
+        group_ids = torch.tensor([ep.group for ep in trained])
         need_old = args.update_epochs * args.num_minibatches > 1 or ref_model is not None
         diffs = []  # vLLM: |engine - trainer| log-prob per sampled token
         with full_parameters(model):  # FSDP2: the ranks run different numbers of these forward passes
-            old_logprobs = batch_logprobs(model, trainable, args, device) if need_old and trainable else None
+            old_logprobs = batch_logprobs(model, trained, args, device) if need_old and trained else None
             # LoRA: the base is the reference
             with model.disable_adapter() if ref_model is model else contextlib.nullcontext():
-                ref_logprobs = (batch_logprobs(ref_model, trainable, args, device)
-                                if ref_model is not None and trainable else None)
+                ref_logprobs = (batch_logprobs(ref_model, trained, args, device)
+                                if ref_model is not None and trained else None)
             # the trainer's view of what the engine sampled, before the weights move
-            if args.rollout_backend == "vllm" and trainable:
-                diffs = logprob_diffs(trainable, old_logprobs if old_logprobs is not None
-                                      else batch_logprobs(model, trainable, args, device))
+            if args.rollout_backend == "vllm" and trained:
+                diffs = logprob_diffs(trained, old_logprobs if old_logprobs is not None
+                                      else batch_logprobs(model, trained, args, device))
         advantages, advantage_abs, kl = [], (0.0, 0.0), None
-        if trainable:
-            width = max(len(ep.token_ids) for ep in trainable) - 1
+        if trained:
+            width = max(len(ep.token_ids) for ep in trained) - 1
 
             def padded(rows):
                 return torch.stack([torch.nn.functional.pad(r.cpu(), (0, width - len(r))) for r in rows])
 
-            token_mask = padded([torch.tensor(ep.loss_mask[1:], dtype=torch.float32) for ep in trainable])
+            token_mask = padded([torch.tensor(ep.loss_mask[1:], dtype=torch.float32) for ep in trained])
             kl = (padded([kl_penalty(o, r, args.kl_estimator) for o, r in zip(old_logprobs, ref_logprobs)])
                   if ref_model is not None else None)
             if args.baseline == "rloo":
@@ -571,13 +571,13 @@ if __name__ == "__main__":
                                                              token_mask, kl, args.kl_coef), token_mask, args.gamma)
             else:
                 token_adv = reinforce_pp_advantages(rewards, token_mask, kl, args.kl_coef, args.gamma)
-            advantages = [token_adv[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trainable)]
+            advantages = [token_adv[i, : len(ep.token_ids) - 1].to(device) for i, ep in enumerate(trained)]
             advantage_abs = (float((token_adv.abs() * token_mask).sum()), float(token_mask.sum()))
         elif args.baseline == "batch":
             whiten(torch.zeros(0, 1), torch.zeros(0, 1))  # no episodes here, but the whitening gathers from every rank
 
         # UPDATE: PPO-clip on sampled tokens (with one epoch, one minibatch and no KL the ratio is exactly 1)
-        stats, skipped_updates = update(train_model, optimizer, params, trainable, advantages,
+        stats, skipped_updates = update(train_model, optimizer, params, trained, advantages,
                                         old_logprobs, args, device)
         if kl is not None:  # the rollout policy's KL to the reference, paid in the rewards
             stats["reward_kl"] = [float((kl * token_mask).sum() / token_mask.sum())]
