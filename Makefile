@@ -22,5 +22,5 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-clean:
-	rm -rf $(VENV) runs .pytest_cache
+clean:  # the set-up and caches only: runs/ holds the checkpoints and models of your runs
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,11 +1,13 @@
 """A tiny randomly initialised Llama with the default model's tokenizer and chat template, for fast tests."""
 
+import sys
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from cleanagent_utils.models import embedded_model_dir
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from cleanagent_utils.models import embedded_model_dir  # noqa: E402
 
 
 def build_tiny_model(path: Path, seed: int = 0) -> Path:
@@ -22,3 +24,9 @@ def build_tiny_model(path: Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+if __name__ == "__main__":  # python tests/tiny_model.py DIR: write the tiny model, e.g. for bench/curves.py --model DIR
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python tests/tiny_model.py OUTPUT_DIR")
+    print(build_tiny_model(Path(sys.argv[1])))
