@@ -71,7 +71,7 @@ def aggregate(per_seed: list[dict], seed: int = 0) -> dict:
 
     before = np.mean([task_means(r["eval"]["successes_before"]) for r in per_seed], axis=0)
     after = np.mean([task_means(r["eval"]["successes_after"]) for r in per_seed], axis=0)
-    mean, low, high = bootstrap_ci(list(after - before), seed=seed)
+    mean, low, high = bootstrap_ci(list(after - before), seed=seed, bounds=(-1.0, 1.0))
     return {"before": round(100 * float(before.mean()), 2), "after": round(100 * float(after.mean()), 2),
             "improvement": round(100 * mean, 2), "improvement_ci": [round(100 * low, 2), round(100 * high, 2)],
             "counts": bool(low > 0 or high < 0), "test_tasks": len(before)}
