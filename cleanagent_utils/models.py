@@ -98,13 +98,16 @@ def load_tokenizer(name: str):
     return tokenizer, eos
 
 
-def load_model(name: str, dtype: str):
-    """(model, tokenizer); `dtype` float32, bf16-mixed or auto: fp32 weights, bfloat16: bf16 weights."""
-    # auto resolves to bf16-mixed or float32: fp32 weights
+def load_weights(name: str, dtype: str):
+    """The model; `dtype` float32, bf16-mixed or auto: fp32 weights (auto resolves to bf16-mixed or float32),
+    bfloat16: bf16 weights."""
     dtype = "float32" if dtype in ("bf16-mixed", "auto") else dtype
-    tokenizer, _ = load_tokenizer(name)
-    model = AutoModelForCausalLM.from_pretrained(model_path(name), dtype=getattr(torch, dtype))
-    return model, tokenizer
+    return AutoModelForCausalLM.from_pretrained(model_path(name), dtype=getattr(torch, dtype))
+
+
+def load_model(name: str, dtype: str):
+    """(model, tokenizer)."""
+    return load_weights(name, dtype), load_tokenizer(name)[0]
 
 
 def enable_gradient_checkpointing(model) -> None:
@@ -132,7 +135,7 @@ def load_policy(args, device):
 
     tokenizer, generation_eos = load_tokenizer(args.model)
     chat = ChatFormat(tokenizer, generation_eos)
-    model, _ = load_model(args.model, args.dtype)
+    model = load_weights(args.model, args.dtype)
     if args.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     if args.lora_rank:
@@ -149,7 +152,7 @@ def load_policy(args, device):
     if args.kl_coef > 0 and args.lora_rank:
         ref_model = model
     elif args.kl_coef > 0:
-        ref_model, _ = load_model(args.model, args.dtype)
+        ref_model = load_weights(args.model, args.dtype)
         ref_model.to(device).eval().requires_grad_(False)
     return model, tokenizer, chat, ref_model
 
@@ -161,7 +164,7 @@ def save_final_model(model, tokenizer, args, folder, full_state: dict | None, ra
     if rank != 0:
         return
     if full_state is not None:
-        model = load_model(args.model, args.dtype)[0]
+        model = load_weights(args.model, args.dtype)
         if args.lora_rank:
             from peft import get_peft_model
 

@@ -351,7 +351,31 @@ def test_env_options_parsing():
 # --------------------------------------------------------------------------- AgentGym's servers
 
 
-class FakeAgentGym:
+class ThreadServer:
+    """A FastAPI app served by uvicorn in a thread of this process."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class FakeAgentGym(ThreadServer):
     """An AgentGym-style server around a local env, in a thread: no /health, /tasks or prompts.
 
     style "id": TextCraft's shape (create -> {id, observation, done, reward}, reset {id, data_idx}
@@ -359,7 +383,6 @@ class FakeAgentGym:
     """
 
     def __init__(self, env_name: str, style: str):
-        import uvicorn
         from fastapi import Body, FastAPI, HTTPException
 
         app, pool = FastAPI(), {}
@@ -394,22 +417,7 @@ class FakeAgentGym:
             pool.pop(body["id" if style == "id" else "env_idx"], None)
             return {"closed": True}
 
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert self.server.started
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
+        super().__init__(app)
 
 
 @pytest.mark.parametrize("style", ["id", "env_idx"])
