@@ -12,8 +12,55 @@ import numpy as np
 import torch
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from cleanagent_utils.models import LORA_ALPHA_PER_RANK
+
+
+class RoomyLayer(DynamicLayer):
+    """A DynamicLayer whose keys and values are views of buffers with spare room (`room` positions at a time), so
+    a decode step writes its one position in place instead of concatenating: no step copies the whole cache,
+    and the allocator is not handed a slightly larger block at every step (glibc's heap fragments under that:
+    ~1 GB held after a rollout of 8 episodes, twice the cache). Under autocast the keys and values are stored in
+    autocast's dtype: the attention casts them to it at every call anyway, so the samples are bit-identical (a
+    test checks) and the cache is half the size (8 rows x 2,048 positions of SmolLM2-135M: 377 MB, not 755 MB)."""
+
+    room = 256
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        device = key_states.device.type
+        if torch.is_autocast_enabled(device) and key_states.dtype == torch.float32:
+            dtype = torch.get_autocast_dtype(device)
+            key_states, value_states = key_states.to(dtype), value_states.to(dtype)
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self.buffers = None
+        length, new = self.get_seq_length(), key_states.shape[-2]
+        buffers = self.buffers
+        # a new buffer when there is none, when the keys are no longer a view of it (batch_select_indices made a
+        # new tensor) or when it is full
+        if (buffers is None or (length and self.keys.data_ptr() != buffers[0].data_ptr())
+                or buffers[0].shape[0] != key_states.shape[0] or length + new > buffers[0].shape[-2]):
+            capacity = -(-(length + new) // self.room) * self.room
+            buffers = tuple(x.new_empty(*x.shape[:-2], capacity, x.shape[-1]) for x in (key_states, value_states))
+            if length:
+                buffers[0][..., :length, :], buffers[1][..., :length, :] = self.keys, self.values
+            self.buffers = buffers
+        buffers[0][..., length : length + new, :], buffers[1][..., length : length + new, :] = key_states, value_states
+        self.keys, self.values = buffers[0][..., : length + new, :], buffers[1][..., : length + new, :]
+        return self.keys, self.values
+
+    def reset(self) -> None:
+        self.buffers = None
+        super().reset()
+
+
+class RoomyCache(DynamicCache):
+    """A DynamicCache of `RoomyLayer`s: the KV cache of KVSampler."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer_class_to_replicate = RoomyLayer
 
 
 class KVSampler:
@@ -73,7 +120,7 @@ class KVSampler:
         if picks is None:  # a fresh cache; a GRPO group's identical first prompts are encoded once, then copied
             distinct = {}
             copy_of = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
-            self.cache, new = DynamicCache(), [list(p) for p in distinct]
+            self.cache, new = RoomyCache(), [list(p) for p in distinct]
             mask = torch.zeros(len(new), 0, dtype=torch.long, device=device)
         else:
             index = torch.tensor(picks, device=device)

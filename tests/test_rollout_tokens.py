@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from cleanagent_utils.chat import chat_ids
-from cleanagent_utils.samplers import KVSampler
+from cleanagent_utils.samplers import KVSampler, RoomyCache, RoomyLayer
 from envs.base import TextEnv
 from grpo_agent import Args, ChatFormat, Episode, rollout
 
@@ -186,6 +186,43 @@ def test_kv_cache_reuse_matches_encoding_the_whole_history(tiny_model_dir, token
     eps = [Episode(task_id=i, group=0) for i in range(4)]
     rollout(compare, chat, [VaryingEnv(1 + 3 * i) for i in range(4)], eps, horizon=4, args=args)
     assert reused == [False, True, True, True]
+
+
+def test_roomy_cache_stores_bf16_and_changes_no_logit(tiny_model_dir, monkeypatch):
+    """Under bf16 autocast the attention casts fp32 keys and values to bf16 anyway: a cache that stores them in bf16,
+    written in place into buffers with room to spare, gives bit-identical logits to transformers' DynamicCache over
+    a padded prefill and 12 decode steps that outgrow the first buffer."""
+    from transformers import DynamicCache
+
+    monkeypatch.setattr(RoomyLayer, "room", 16)  # 40 prompt positions: a buffer of 48, then of 64 at the 9th step
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    torch.manual_seed(0)
+    ids = torch.randint(0, 1000, (3, 40))
+    mask = torch.ones_like(ids)
+    mask[0, :9] = 0  # a left-padded row
+
+    def logits_with(cache):
+        out, m = [], mask.clone()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            pos = (m.cumsum(1) - 1).clamp(min=0)
+            step = dict(use_cache=True, logits_to_keep=1, past_key_values=cache)
+            logits = model(input_ids=ids, attention_mask=m, position_ids=pos, **step).logits[:, -1]
+            for k in range(12):
+                out.append(logits.float())
+                m = torch.cat([m, torch.ones(3, 1, dtype=m.dtype)], 1)
+                logits = model(input_ids=logits.argmax(-1, keepdim=True), attention_mask=m,
+                               position_ids=pos[:, -1:] + 1 + k, **step).logits[:, -1]
+        return torch.stack(out)
+
+    plain, cache = logits_with(DynamicCache()), RoomyCache()
+    assert torch.equal(logits_with(cache), plain)
+    assert cache.layers[0].keys.dtype == cache.layers[0].values.dtype == torch.bfloat16
+    assert cache.layers[0].buffers[0].shape[-2] == 64 and cache.get_seq_length() == 40 + 12
+    fp32 = RoomyCache()  # without autocast nothing is cast
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask, use_cache=True, past_key_values=fp32)
+    assert fp32.layers[0].keys.dtype == torch.float32
 
 
 def test_kv_sampler_keeps_only_the_episodes_still_live(tiny_model_dir, tokenizer):
