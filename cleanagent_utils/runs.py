@@ -37,20 +37,6 @@ def release_freed_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-MMAP_THRESHOLD = 1 << 20
-
-
-def return_large_blocks_when_freed(threshold: int = MMAP_THRESHOLD) -> None:
-    """glibc: give every allocation of at least `threshold` bytes its own mapping, handed back to the OS when it is
-    freed. By default glibc raises that threshold up to 32 MB as large blocks are freed, after which an update's
-    activations (a few MB each, their sizes changing with every batch) come from its heap and fragment it: the
-    default run's resident memory grew to 5 GB while its live tensors held 1.5 GB plus the phase's working set
-    (docs/bench.md)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").mallopt(-3, threshold)  # M_MMAP_THRESHOLD
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
