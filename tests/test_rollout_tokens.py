@@ -461,3 +461,15 @@ def test_a_horizon_cut_keeps_the_state_it_was_cut_in(tokenizer):
             and play(ScriptedEnv(), horizon=1, max_episode_tokens=room + 1).cut_observation == one.cut_observation)
     short = play(ScriptedEnv(), horizon=1, max_episode_tokens=room)
     assert short.horizon_cut and short.cut_observation == [] and short.token_ids == one.token_ids
+
+
+def test_kv_cache_bench_times_both_caches(tiny_model_dir, tmp_path):
+    import json
+
+    from bench.kv_cache import main
+
+    out = tmp_path / "kv.json"
+    result = main(["--model", str(tiny_model_dir), "--rows", "2", "--prompt", "20", "--steps", "3", "--repeats", "1",
+                   "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert all(len(v) == 1 and v[0] > 0 for v in result["ms_per_step"].values()) and result["roomy_over_dynamic"] > 0
