@@ -70,10 +70,11 @@ class Args:
     eval_every: int = 0
     """also evaluate on the test tasks every this many iterations (0 = only before training and at the end)"""
     eval_tasks: int = 8
-    """held-out test tasks evaluated before training and at the end, at the last horizon (0 = none); the before/after
-    table with 95% CIs is printed and written to the run folder's eval.json"""
+    """held-out test tasks played before training and at the end (0 = none): before/after, 95% CIs, in eval.json"""
     eval_k: int = 2
     """episodes per test task in an evaluation (a task's success is their mean)"""
+    eval_horizon: int = 0
+    """the test episodes' horizon (0 = the last of --horizons); one value for all runs compares horizon schedules"""
 
     # environment flags
     env: str = "webshop"
@@ -613,11 +614,11 @@ if __name__ == "__main__":
     env_list = [make_env(args, slot) for slot in range(max(len(groups) * args.group_size, len(my_test_tasks)))]
     sampler = make_sampler(args, model, tokenizer, chat.stop_ids, rank, world_size)
 
-    def play_test(jobs):  # held-out evaluation: whole episodes at the last horizon, not trained on
+    def play_test(jobs):  # held-out evaluation: whole episodes at the test horizon, not trained on
         sync_weights(sampler, model, args)
         with full_parameters(model), autocast(args.dtype, device):
             episodes = rollout(sampler, chat, env_list, [Episode(task_id=t, group=g) for g, t in jobs],
-                               args.horizons[-1], args)
+                               args.eval_horizon or args.horizons[-1], args)
         sampler.reset()
         return episodes
 

@@ -7,9 +7,9 @@ env's held-out test tasks before and after training, the improvement with a 95% 
 
 Each seed is one run of the script in a subprocess, one at a time (two torch processes on a few cores
 slow each other down far more than they gain); flags after `--` go to every run. The script itself
-plays the test tasks (`--eval-tasks` of the test split, `--eval-k` episodes each, at its last horizon)
-before its first update and after its last one, and writes them to its run folder's eval.json. Hyper-
-parameters are the caller's, chosen on training tasks: the test tasks only report.
+plays the test tasks (`--eval-tasks` of the test split, `--eval-k` episodes each, at its last horizon or
+`--eval-horizon`) before its first update and after its last one, and writes them to its run folder's
+eval.json. Hyperparameters are the caller's, chosen on training tasks: the test tasks only report.
 
 Per seed, `bench/results/learning/{name}/seed{S}.json` keeps the run's eval.json and its per-iteration
 lines (the training curve), so an interrupted benchmark keeps its finished seeds (`--resume-existing`

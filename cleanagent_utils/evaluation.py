@@ -60,7 +60,7 @@ def play_test_tasks(play, tasks: list[int], k: int, batch: int) -> list[list[boo
 
 
 class HeldOutEval:
-    """Test tasks before training and at the end (at the last horizon, `--eval-k` episodes each, the same
+    """Test tasks before training and at the end (at `--eval-horizon`, `--eval-k` episodes each, the same
     sampling seed every time: paired draws), printed with 95% CIs and written to the run folder's eval.json
     (a resumed run reads its `successes_before` back)."""
 
@@ -97,8 +97,9 @@ class HeldOutEval:
         if self.run.rank != 0:
             return
         report = eval_report(self.before, after, seed=self.args.seed)
+        horizon = self.args.eval_horizon or self.args.horizons[-1]
         self.path.write_text(json.dumps({"env": self.args.env, "task_tier": self.args.task_tier,
-                                         "test_tasks": self.tasks, "horizon": self.args.horizons[-1], **report,
+                                         "test_tasks": self.tasks, "horizon": horizon, **report,
                                          "successes_before": self.before, "successes_after": after}, indent=1))
         print(f"test success, {report['tasks']} {self.args.env} test tasks x {report['k']} episodes "
               "(95% CI over tasks):")

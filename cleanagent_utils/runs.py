@@ -283,6 +283,7 @@ def check_args(args, method_checks: list[tuple[bool, str]]) -> None:
         (args.save_every >= 0 and args.eval_every >= 0 and args.eval_tasks >= 0,
          "--save-every, --eval-every, --eval-tasks must be >= 0"),
         (args.eval_k >= 1, "--eval-k must be >= 1"),
+        (args.eval_horizon >= 0, "--eval-horizon must be >= 0 (0: the last of --horizons)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -44,7 +44,7 @@ def test_smoke_tiny_model(script, env, tiny_model_dir, tmp_path):
     proc, records = run_script(
         script, "--env", env, "--model", tiny_model_dir, "--total-iterations", 2, "--num-tasks", 2, "--group-size", 2,
         "--max-new-tokens", 8, "--horizons", 1, 2, "--horizon-phase-iterations", 1, "--runs-dir", tmp_path,
-        "--eval-tasks", 2, "--kl-coef", 0.01, "--update-epochs", 2, "--num-minibatches", 2,
+        "--eval-tasks", 2, "--eval-horizon", 3, "--kl-coef", 0.01, "--update-epochs", 2, "--num-minibatches", 2,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r["horizon"] for r in records] == [1, 2]
@@ -53,6 +53,7 @@ def test_smoke_tiny_model(script, env, tiny_model_dir, tmp_path):
     assert list(run_dir.glob("events.out.tfevents.*"))
     # the before/after evaluation on the held-out test tasks: printed, and in eval.json with its CIs
     report = json.loads((run_dir / "eval.json").read_text())
+    assert report["horizon"] == 3  # --eval-horizon, not the last phase's 2
     assert (report["tasks"] == 2 and report["k"] == 2
             and len(report["successes_before"]) == len(report["successes_after"]) == 2)
     assert all(len(report[k]) == 3 and report[k][1] <= report[k][0] <= report[k][2]
@@ -66,6 +67,7 @@ def test_smoke_tiny_model(script, env, tiny_model_dir, tmp_path):
         (["--group-size", "0"], "--group-size"),
         (["--env", "nope"], "--env"),
         (["--horizons", "0"], "--horizons"),
+        (["--eval-horizon", "-1"], "--eval-horizon"),
         (["--loss-reduction", "sum"], "loss-reduction"),
         (["--env", "tooluse", "--env-options", "colour=red"], "--env-options: env 'tooluse' has no option 'colour'"),
         (["--env", "tooluse", "--env-options", "setting"], "--env-options: expected key=value"),
