@@ -21,6 +21,12 @@ skips them). Then:
   per-seed numbers and seconds;
 - `docs/img/learning_{name}.png`: training success (and the test success before/after) and the invalid-
   action rate against iteration, mean over seeds with a min-max band.
+
+`--compare NAME...` runs nothing: it draws results already made side by side (horizon schedules or
+algorithms on one env, evaluated at one test horizon) into `docs/img/learning_{name}.png` and prints
+their table:
+
+    python bench/learning.py --name babyai_schedules --compare babyai_short babyai_grpo babyai_scaling babyai_adaptive
 """
 
 from __future__ import annotations
@@ -75,6 +81,61 @@ def aggregate(per_seed: list[dict], seed: int = 0) -> dict:
     return {"before": round(100 * float(before.mean()), 2), "after": round(100 * float(after.mean()), 2),
             "improvement": round(100 * mean, 2), "improvement_ci": [round(100 * low, 2), round(100 * high, 2)],
             "counts": bool(low > 0 or high < 0), "test_tasks": len(before)}
+
+
+def flag_values(extra: list[str], flag: str) -> list[str]:
+    """Every value of a multi-valued flag (`--horizons 3 6`), up to the next flag."""
+    if flag not in extra:
+        return []
+    values = []
+    for item in extra[extra.index(flag) + 1 :]:
+        if item.startswith("--"):
+            break
+        values.append(item)
+    return values
+
+
+def compare(names: list[str], results_dir: Path, path: Path) -> list[dict]:
+    """Results of one env side by side: each name's record (`learning_{name}.json`) and its seeds' curves.
+    One PNG: training success and horizon against iteration (mean over seeds), and each name's test
+    improvement with its 95% CI. Returns the records in `names`' order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records, curves = [], []
+    for name in names:
+        [record] = json.loads((results_dir / f"learning_{name}.json").read_text())
+        seeds = [json.loads((results_dir / "learning" / name / f"seed{s}.json").read_text()) for s in record["seeds"]]
+        extra = shlex.split(record["command"])
+        extra = extra[extra.index("--") + 1 :] if "--" in extra else []
+        records.append({"name": name, **record, "horizons": flag_values(extra, "--horizons"),
+                        "horizon_schedule": flag_value(extra, "--horizon-schedule", "fixed")})
+        curves.append(seeds)
+    fig, (ax, ax_horizon, ax_test) = plt.subplots(1, 3, figsize=(15, 4))
+    for name, seeds in zip(names, curves):
+        n = min(len(r["curve"]) for r in seeds)
+        for axis, key, scale in ((ax, "success_rate", 100), (ax_horizon, "horizon", 1)):
+            values = scale * np.array([[rec[key] for rec in r["curve"][:n]] for r in seeds], dtype=np.float64)
+            axis.plot(np.arange(n), values.mean(0), label=f"{name} ({len(seeds)} seeds)")
+    for i, record in enumerate(records):
+        low, high = record["improvement_ci"]
+        mid = record["improvement"]
+        ax_test.errorbar([i], [mid], yerr=[[mid - low], [high - mid]], fmt="o", capsize=4)
+    ax_test.axhline(0, color="k", lw=0.8)
+    ax_test.set_xticks(range(len(records)), names, rotation=20, fontsize=8)
+    ax_test.set_ylabel("test success after - before (pp, 95% CI)")
+    ax.set_ylabel("training success (%, mean over seeds)")
+    ax_horizon.set_ylabel("horizon (turns)")
+    for axis in (ax, ax_horizon):
+        axis.set_xlabel("iteration")
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return records
 
 
 def plot(seed_results: list[dict], path: Path, title: str) -> None:
@@ -132,13 +193,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--results-dir", default=str(REPO / "bench" / "results"))
     p.add_argument("--plot", default=None, help="PNG path (default docs/img/learning_{name}.png)")
     p.add_argument("--resume-existing", action="store_true", help="keep the seeds whose results exist")
+    p.add_argument("--compare", nargs="+", default=None, metavar="NAME",
+                   help="run nothing: plot these names' results side by side as docs/img/learning_{name}.png")
     args = p.parse_args(own)
+    results_dir = Path(args.results_dir)
+    if args.compare:
+        png = Path(args.plot or REPO / "docs" / "img" / f"learning_{args.name}.png")
+        records = compare(args.compare, results_dir, png)
+        print("| result | horizons | schedule | before % | after % | improvement, pp [95% CI] |")
+        print("|---|---|---|---|---|---|")
+        for r in records:
+            low, high = r["improvement_ci"]
+            print(f"| {r['name']} | {' '.join(r['horizons'])} | {r['horizon_schedule']} | "
+                  f"{r['before']} | {r['after']} | {r['improvement']:+} [{low}, {high}] |")
+        return records
     clash = [f for f in extra if f.split("=", 1)[0] in OWN_FLAGS]
     if clash:
         p.error(f"{clash} are set by this benchmark")
     if not flag_value(extra, "--eval-tasks") or int(flag_value(extra, "--eval-tasks")) < 1:
         p.error("pass --eval-tasks N (N >= 1) after `--`: the script's before/after evaluation is the result")
-    results_dir = Path(args.results_dir)
     seed_dir = results_dir / "learning" / args.name
     seed_dir.mkdir(parents=True, exist_ok=True)
     command = "python bench/learning.py " + shlex.join([*own, "--", *extra])
@@ -156,6 +229,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     env = flag_value(extra, "--env", "webshop")
     record = {"env": env, "task_tier": flag_value(extra, "--task-tier"),
               "algorithm": algorithm_name(args.script, extra),
+              "horizons": flag_values(extra, "--horizons"),
+              "horizon_schedule": flag_value(extra, "--horizon-schedule", "fixed"),
+              "eval_horizon": flag_value(extra, "--eval-horizon"),
               "seeds": args.seeds, **aggregate(seed_results), "command": command,
               "per_seed": [{"seed": r["seed"], "seconds": r["seconds"], "before": r["eval"]["before"],
                             "after": r["eval"]["after"], "improvement": r["eval"]["improvement"],

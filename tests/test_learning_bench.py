@@ -65,3 +65,31 @@ def test_refuses_a_run_without_test_tasks(tmp_path):
                            "--", "--env", "vowels"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "--eval-tasks" in proc.stderr
+
+
+def test_flag_values_reads_a_multi_valued_flag():
+    from bench.learning import flag_values
+
+    extra = ["--env", "babyai", "--horizons", "3", "6", "--horizon-phase-iterations", "5"]
+    assert flag_values(extra, "--horizons") == ["3", "6"] and flag_values(extra, "--eval-horizon") == []
+
+
+def test_compare_reads_each_result_and_its_schedule(tmp_path):
+    from bench.learning import compare
+
+    for name, horizons, schedule, shift in (("short", ["3"], [], 0.0), ("scaling", ["3", "6"], [], 0.5),
+                                            ("adaptive", ["3", "6"], ["--horizon-schedule", "adaptive"], 0.25)):
+        (tmp_path / "learning" / name).mkdir(parents=True)
+        for seed in (1, 2):
+            curve = [{"success_rate": shift, "horizon": int(horizons[min(i // 2, len(horizons) - 1)])}
+                     for i in range(4)]
+            (tmp_path / "learning" / name / f"seed{seed}.json").write_text(json.dumps({"curve": curve}))
+        command = "python bench/learning.py --name x -- --env babyai --horizons " + " ".join(horizons + schedule)
+        (tmp_path / f"learning_{name}.json").write_text(json.dumps([{
+            "env": "babyai", "seeds": [1, 2], "before": 10.0, "after": 10.0 + 40 * shift, "improvement": 40 * shift,
+            "improvement_ci": [40 * shift - 5, 40 * shift + 5], "command": command}]))
+    records = compare(["short", "scaling", "adaptive"], tmp_path, tmp_path / "cmp.png")
+    assert [(r["name"], r["horizons"], r["horizon_schedule"]) for r in records] == [
+        ("short", ["3"], "fixed"), ("scaling", ["3", "6"], "fixed"), ("adaptive", ["3", "6"], "adaptive")]
+    assert [r["improvement"] for r in records] == [0.0, 20.0, 10.0]
+    assert (tmp_path / "cmp.png").stat().st_size > 0
