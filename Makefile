@@ -15,8 +15,15 @@ $(BIN)/.installed: requirements.txt requirements-common.txt
 
 setup: $(BIN)/.installed
 
+# The same run, bit for bit, in less memory (docs/bench.md, "The whole make run by phase"): mimalloc
+# (pip's cmeel-mimalloc) in place of glibc's malloc, which keeps the update's freed activations in a
+# fragmented heap, and oneDNN's primitive cache held to 128 kernels instead of 1,024 (each new sequence
+# length adds some). Peak 3.8 GB instead of 5.4, and 3% faster. Where mimalloc is not installed,
+# LD_PRELOAD is empty and glibc is used.
+MIMALLOC = $(abspath $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/cmeel.prefix/lib/libmimalloc.so)))
+
 run: setup
-	$(BIN)/python grpo_agent.py --env webshop
+	LD_PRELOAD=$(MIMALLOC) ONEDNN_PRIMITIVE_CACHE_CAPACITY=128 $(BIN)/python grpo_agent.py --env webshop
 
 test: setup
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -174,7 +175,10 @@ def main(argv: list[str] | None = None) -> dict:
     sampler.join()
     if child.returncode != 0:
         raise SystemExit(f"error: the run exited with {child.returncode}")
-    result = {"command": "python " + " ".join(command), "seconds": round(time.time() - t0, 1),
+    memory_vars = ("LD_PRELOAD", "ONEDNN_PRIMITIVE_CACHE_CAPACITY", "MALLOC_", "MIMALLOC_")
+    allocator_env = {k: v for k, v in os.environ.items() if k.startswith(memory_vars)}  # they change the result
+    result = {"command": "python " + " ".join(command), "environment": allocator_env,
+              "seconds": round(time.time() - t0, 1),
               "peak_rss_mb": max(mb for _, mb in samples), "peak_rss_mb_by_phase": phase_peaks(samples, ready, marks),
               "iterations": records}
     if args.breakdown:
