@@ -41,12 +41,9 @@ PROBE_PREFIX = "MEMORY_PHASE "
 
 def rss_mb(pid: int) -> int | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    except (FileNotFoundError, ProcessLookupError):
+        return status_mb("VmRSS", Path(f"/proc/{pid}/status").read_text())
+    except (FileNotFoundError, ProcessLookupError, KeyError):  # gone, or a zombie without VmRSS
         return None
-    return None
 
 
 def status_mb(key: str, text: str) -> int:
