@@ -85,8 +85,11 @@ MIMALLOC_ARCH = pytest.mark.skipif(not (sys.platform.startswith("linux") and pla
 def test_make_run_preloads_the_installed_mimalloc():
     if shutil.which("make") is None:
         pytest.skip("no make")
-    proc = subprocess.run(["make", "-n", "run"], cwd=REPO, capture_output=True, text=True, timeout=60)
-    line = proc.stdout.strip().splitlines()[-1]
+    # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL would make this make print directory lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    proc = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    line = [ln for ln in proc.stdout.splitlines() if "grpo_agent.py" in ln][-1]
     assert line.startswith("LD_PRELOAD=/") and line.endswith("grpo_agent.py --env webshop"), line
     preload, onednn = line.split()[:2]
     assert Path(preload.split("=", 1)[1]).name == "libmimalloc.so" and Path(preload.split("=", 1)[1]).is_file()
