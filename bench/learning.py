@@ -24,7 +24,9 @@ skips them). Then:
 
 `--compare NAME...` runs nothing: it draws results already made side by side (horizon schedules or
 algorithms on one env, evaluated at one test horizon) into `docs/img/learning_{name}.png` and prints
-their table:
+their table, with each result's test success after training minus the first NAME's, paired by seed and
+test task (the runs of one seed share the before evaluation), with its 95% CI; the same in
+`bench/results/compare_{name}.json`:
 
     python bench/learning.py --name babyai_schedules --compare babyai_short babyai_grpo babyai_scaling babyai_adaptive
 """
@@ -83,6 +85,26 @@ def aggregate(per_seed: list[dict], seed: int = 0) -> dict:
             "counts": bool(low > 0 or high < 0), "test_tasks": len(before)}
 
 
+def paired_difference(per_seed: list[dict], reference: list[dict], seed: int = 0) -> dict:
+    """Test success after training of one result minus a reference's (pp), with its 95% CI over test tasks.
+
+    Both lists hold the seeds' results (as in `aggregate`), matched by seed: a seed plays the same test tasks
+    with the same sampling seed before training in every run, so the two results share their before and the
+    difference of their afters is paired by task: each task's after success averaged over the seeds, minus
+    the reference's, bootstrapped over tasks."""
+    mine, theirs = {r["seed"]: r for r in per_seed}, {r["seed"]: r for r in reference}
+    seeds = sorted(set(mine) & set(theirs))
+    if not seeds:
+        raise ValueError("no seed in common with the reference")
+
+    def after(results):
+        return np.mean([[np.mean(s) for s in results[sd]["eval"]["successes_after"]] for sd in seeds], axis=0)
+
+    mean, low, high = bootstrap_ci(list(after(mine) - after(theirs)), seed=seed, bounds=(-1.0, 1.0))
+    return {"seeds": seeds, "difference": round(100 * mean, 2),
+            "difference_ci": [round(100 * low, 2), round(100 * high, 2)]}
+
+
 def flag_values(extra: list[str], flag: str) -> list[str]:
     """Every value of a multi-valued flag (`--horizons 3 6`), up to the next flag."""
     if flag not in extra:
@@ -97,8 +119,10 @@ def flag_values(extra: list[str], flag: str) -> list[str]:
 
 def compare(names: list[str], results_dir: Path, path: Path) -> list[dict]:
     """Results of one env side by side: each name's record (`learning_{name}.json`) and its seeds' curves.
-    One PNG: training success and horizon against iteration (mean over seeds), and each name's test
-    improvement with its 95% CI. Returns the records in `names`' order."""
+    One PNG: training success and horizon (invalid-action rate where all share one horizon schedule) against
+    iteration (mean over seeds), and each name's test
+    improvement with its 95% CI. Returns the records in `names`' order, each with its paired difference
+    from the first name's (`vs_first`, see `paired_difference`; the first's own is None)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,10 +137,15 @@ def compare(names: list[str], results_dir: Path, path: Path) -> list[dict]:
         records.append({"name": name, **record, "horizons": flag_values(extra, "--horizons"),
                         "horizon_schedule": flag_value(extra, "--horizon-schedule", "fixed")})
         curves.append(seeds)
-    fig, (ax, ax_horizon, ax_test) = plt.subplots(1, 3, figsize=(15, 4))
+        records[-1]["vs_first"] = paired_difference(seeds, curves[0]) if len(curves) > 1 else None
+    fig, (ax, ax_middle, ax_test) = plt.subplots(1, 3, figsize=(15, 4))
+    # the middle panel: the horizon where the results' horizons differ, else the invalid-action rate
+    schedules = {(tuple(r["horizons"]), r["horizon_schedule"]) for r in records}
+    middle = ("horizon", 1, "horizon (turns)") if len(schedules) > 1 else (
+        "invalid_action_rate", 100, "invalid actions (% of turns, mean over seeds)")
     for name, seeds in zip(names, curves):
         n = min(len(r["curve"]) for r in seeds)
-        for axis, key, scale in ((ax, "success_rate", 100), (ax_horizon, "horizon", 1)):
+        for axis, key, scale in ((ax, "success_rate", 100), (ax_middle, *middle[:2])):
             values = scale * np.array([[rec[key] for rec in r["curve"][:n]] for r in seeds], dtype=np.float64)
             axis.plot(np.arange(n), values.mean(0), label=f"{name} ({len(seeds)} seeds)")
     for i, record in enumerate(records):
@@ -127,8 +156,8 @@ def compare(names: list[str], results_dir: Path, path: Path) -> list[dict]:
     ax_test.set_xticks(range(len(records)), names, rotation=20, fontsize=8)
     ax_test.set_ylabel("test success after - before (pp, 95% CI)")
     ax.set_ylabel("training success (%, mean over seeds)")
-    ax_horizon.set_ylabel("horizon (turns)")
-    for axis in (ax, ax_horizon):
+    ax_middle.set_ylabel(middle[2])
+    for axis in (ax, ax_middle):
         axis.set_xlabel("iteration")
         axis.legend(fontsize=8)
     fig.tight_layout()
@@ -200,12 +229,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.compare:
         png = Path(args.plot or REPO / "docs" / "img" / f"learning_{args.name}.png")
         records = compare(args.compare, results_dir, png)
-        print("| result | horizons | schedule | before % | after % | improvement, pp [95% CI] |")
-        print("|---|---|---|---|---|---|")
+        summary = [{k: v for k, v in r.items() if k != "per_seed"} for r in records]
+        (results_dir / f"compare_{args.name}.json").write_text(json.dumps(
+            {"command": "python bench/learning.py " + shlex.join(own), "results": summary}, indent=1) + "\n")
+        print(f"| result | horizons | schedule | seeds | before % | after % | improvement, pp [95% CI] | "
+              f"after - {args.compare[0]}'s after, pp [95% CI] |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in records:
             low, high = r["improvement_ci"]
+            vs = r["vs_first"] and "{difference:+} [{difference_ci[0]}, {difference_ci[1]}]".format(**r["vs_first"])
             print(f"| {r['name']} | {' '.join(r['horizons'])} | {r['horizon_schedule']} | "
-                  f"{r['before']} | {r['after']} | {r['improvement']:+} [{low}, {high}] |")
+                  f"{' '.join(map(str, r['seeds']))} | {r['before']} | {r['after']} | "
+                  f"{r['improvement']:+} [{low}, {high}] | {vs or '-'} |")
         return records
     clash = [f for f in extra if f.split("=", 1)[0] in OWN_FLAGS]
     if clash:

@@ -83,7 +83,9 @@ def test_compare_reads_each_result_and_its_schedule(tmp_path):
         for seed in (1, 2):
             curve = [{"success_rate": shift, "horizon": int(horizons[min(i // 2, len(horizons) - 1)])}
                      for i in range(4)]
-            (tmp_path / "learning" / name / f"seed{seed}.json").write_text(json.dumps({"curve": curve}))
+            after = [[1, 1], [1, 0]] if shift else [[0, 0], [1, 0]]
+            (tmp_path / "learning" / name / f"seed{seed}.json").write_text(json.dumps(
+                {"seed": seed, "curve": curve, **seed_result([[0, 0], [1, 0]], after)}))
         command = "python bench/learning.py --name x -- --env babyai --horizons " + " ".join(horizons + schedule)
         (tmp_path / f"learning_{name}.json").write_text(json.dumps([{
             "env": "babyai", "seeds": [1, 2], "before": 10.0, "after": 10.0 + 40 * shift, "improvement": 40 * shift,
@@ -92,4 +94,30 @@ def test_compare_reads_each_result_and_its_schedule(tmp_path):
     assert [(r["name"], r["horizons"], r["horizon_schedule"]) for r in records] == [
         ("short", ["3"], "fixed"), ("scaling", ["3", "6"], "fixed"), ("adaptive", ["3", "6"], "adaptive")]
     assert [r["improvement"] for r in records] == [0.0, 20.0, 10.0]
+    # after minus short's after, per task: [1, 0] on both seeds, mean 50 pp
+    assert records[0]["vs_first"] is None and [r["vs_first"]["difference"] for r in records[1:]] == [50.0, 50.0]
     assert (tmp_path / "cmp.png").stat().st_size > 0
+    from bench.learning import main
+
+    main(["--name", "sched", "--results-dir", str(tmp_path), "--plot", str(tmp_path / "cmp2.png"),
+          "--compare", "short", "scaling"])
+    saved = json.loads((tmp_path / "compare_sched.json").read_text())
+    assert saved["command"].endswith("--compare short scaling")
+    assert [r["vs_first"] for r in saved["results"]] == [None, records[1]["vs_first"]]
+
+
+def test_paired_difference_matches_seeds_and_averages_them_per_task():
+    from bench.learning import paired_difference
+
+    mine = [{"seed": 1, **seed_result([], [[1, 1], [0, 0], [1, 0]])},
+            {"seed": 2, **seed_result([], [[1, 0], [0, 1], [1, 1]])},
+            {"seed": 9, **seed_result([], [[0, 0], [0, 0], [0, 0]])}]  # no reference seed 9: left out
+    reference = [{"seed": 2, **seed_result([], [[0, 0], [0, 0], [1, 1]])},
+                 {"seed": 1, **seed_result([], [[1, 0], [0, 0], [0, 0]])}]
+    out = paired_difference(mine, reference)
+    diff = np.mean([[1, 0, 0.5], [0.5, 0.5, 1]], axis=0) - np.mean([[0.5, 0, 0], [0, 0, 1]], axis=0)
+    assert out["seeds"] == [1, 2] and out["difference"] == pytest.approx(100 * diff.mean(), abs=0.01)
+    low, high = out["difference_ci"]
+    assert low <= out["difference"] <= high
+    with pytest.raises(ValueError, match="no seed in common"):
+        paired_difference(mine[2:], reference)
