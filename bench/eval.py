@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -347,8 +348,9 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    result = evaluate(args)
+    result = {**evaluate(args), "command": "python bench/eval.py " + shlex.join(argv)}  # re-creates the result
     print(markdown(result))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

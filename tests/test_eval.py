@@ -82,6 +82,7 @@ def run_vowels(monkeypatch, tiny_model_dir, tmp_path, reply_for_position, *flags
     result = bench_eval.main(["--env", "vowels", "--model", str(tiny_model_dir), "--limit", "3",
                               "--out", str(out), *flags])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert result["command"].startswith("python bench/eval.py --env vowels --model ") and str(out) in result["command"]
     return result["envs"]["vowels"]
 
 
