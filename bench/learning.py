@@ -28,7 +28,7 @@ their table, with each result's test success after training minus the first NAME
 test task (the runs of one seed share the before evaluation), with its 95% CI; the same in
 `bench/results/compare_{name}.json`:
 
-    python bench/learning.py --name babyai_schedules --compare babyai_short babyai_grpo babyai_scaling babyai_adaptive
+    python bench/learning.py --name babyai_schedules --compare babyai_scaling babyai_short babyai_grpo babyai_adaptive
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ def flag_values(extra: list[str], flag: str) -> list[str]:
 def compare(names: list[str], results_dir: Path, path: Path) -> list[dict]:
     """Results of one env side by side: each name's record (`learning_{name}.json`) and its seeds' curves.
     One PNG: training success and horizon (invalid-action rate where all share one horizon schedule) against
-    iteration (mean over seeds), and each name's test
-    improvement with its 95% CI. Returns the records in `names`' order, each with its paired difference
-    from the first name's (`vs_first`, see `paired_difference`; the first's own is None)."""
+    iteration (mean over seeds), and each name's test improvement with its 95% CI. Returns the records in
+    `names`' order, each with its paired difference from the first name's (`vs_first`, see
+    `paired_difference`; the first's own is None)."""
     import matplotlib
 
     matplotlib.use("Agg")
